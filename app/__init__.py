@@ -1,0 +1,1 @@
+"""The actions gateway: GraphQL and vendor-compatible REST over workflow actions."""

@@ -1,0 +1,1 @@
+"""One module per action type, each defining ACTION_TYPE."""

@@ -1,0 +1,110 @@
+"""`actions-gateway dev`: the whole product on one machine with nothing installed.
+
+SQLite in a file, an embedded Redis, the schema migrated, a development company and key,
+then the gateway and a worker in one process. Ctrl-C stops all of it: the worker finishes
+the actions it is running, the gateway closes its connections, Redis is stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from pathlib import Path
+
+import uvicorn
+from sqlalchemy import select
+
+from app.db import create_engine, create_session_factory
+from app.embedded_redis import EmbeddedRedis
+from app.main import create_app
+from app.migrate import upgrade
+from app.models import Company
+from app.services.api_keys import new_key, store_known_key
+from app.settings import Settings
+from worker.settings import create_worker
+
+DEV_COMPANY = "Development"
+
+
+def dev_key_file(settings: Settings) -> Path:
+    """The development key lives beside the SQLite file, so it survives restarts."""
+    if settings.is_sqlite:
+        return Path(settings.database_url.split("///", 1)[1]).with_suffix(".dev-key")
+    return Path(".actions-gateway.dev-key")
+
+
+async def ensure_dev_key(settings: Settings) -> str:
+    path = dev_key_file(settings)
+    key = path.read_text().strip() if path.exists() else new_key()
+    engine = create_engine(settings)
+    try:
+        async with create_session_factory(engine).begin() as session:
+            company_id = await session.scalar(select(Company.id).where(Company.name == DEV_COMPANY))
+            if company_id is None:
+                company = Company(name=DEV_COMPANY)
+                session.add(company)
+                await session.flush()
+                company_id = company.id
+            assert company_id is not None
+            await store_known_key(session, company_id, key, label="dev")
+    finally:
+        await engine.dispose()
+    path.write_text(key + "\n")
+    path.chmod(0o600)
+    return key
+
+
+class _Server(uvicorn.Server):
+    # Signals are handled by run_all, which stops the worker too.
+    @contextlib.contextmanager
+    def capture_signals(self):  # type: ignore[no-untyped-def]
+        yield
+
+
+async def run_all(settings: Settings) -> None:
+    config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
+                            log_level="info")
+    server = _Server(config)
+    worker = create_worker(settings, handle_signals=False)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    server_task = asyncio.create_task(server.serve())
+    worker_task = asyncio.create_task(worker.async_run())
+    stop_task = asyncio.create_task(stop.wait())
+    await asyncio.wait({server_task, worker_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+    # Let running actions finish (bounded), then stop taking HTTP requests.
+    worker.allow_pick_jobs = False
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(settings.action_timeout_seconds):
+            while worker.tasks:
+                await asyncio.sleep(0.05)
+    server.should_exit = True
+    with contextlib.suppress(asyncio.CancelledError):
+        await worker.close()
+        await worker_task
+    await server_task
+    stop_task.cancel()
+
+
+def run_dev(settings: Settings) -> None:
+    settings = settings.model_copy(update={"environment": "dev"})
+    with contextlib.ExitStack() as stack:
+        if settings.redis_url is None:
+            redis = stack.enter_context(EmbeddedRedis())
+            settings = settings.model_copy(update={"redis_url": redis.url})
+        upgrade(settings)
+        key = asyncio.run(ensure_dev_key(settings))
+        host = "localhost" if settings.host in ("127.0.0.1", "0.0.0.0") else settings.host
+        print(
+            f"\n  actions gateway (dev)\n"
+            f"  GraphQL explorer: http://{host}:{settings.port}/graphql\n"
+            f"  API key:          {key}\n"
+            f"  (send it as  Authorization: Bearer {key})\n"
+            f"  database:         {settings.database_url}\n"
+            f"  redis:            {settings.redis_url}\n",
+            flush=True,
+        )
+        asyncio.run(run_all(settings))

@@ -1,0 +1,45 @@
+"""Errors the service layer raises, with the stable codes that GraphQL and REST both render."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class ErrorCode(str, enum.Enum):
+    UNKNOWN_TYPE = "UNKNOWN_TYPE"
+    INVALID = "INVALID"  # the value is not of the expected shape (data not an object, ...)
+    REQUIRED = "REQUIRED"
+    UNKNOWN_FIELD = "UNKNOWN_FIELD"
+    INVALID_TYPE = "INVALID_TYPE"
+    BLANK = "BLANK"
+    TOO_LONG = "TOO_LONG"
+    OUT_OF_RANGE = "OUT_OF_RANGE"
+    INVALID_CHOICE = "INVALID_CHOICE"
+    NOT_FOUND = "NOT_FOUND"
+    INVALID_STATE = "INVALID_STATE"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a request: which field, what, and a code for programs."""
+
+    field: str | None
+    message: str
+    code: ErrorCode
+
+
+class ValidationFailed(Exception):
+    """A request was refused; nothing was stored."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(p.message for p in problems))
+        self.problems = problems
+
+
+class NotFound(Exception):
+    """The object does not exist in the caller's company (another company's is the same)."""
+
+
+class PermanentActionError(Exception):
+    """Executing an action cannot succeed however often it is tried (the app was deleted, ...)."""

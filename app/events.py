@@ -1,0 +1,164 @@
+"""The event bus: action changes published on Redis pub/sub, fanned out to local subscribers.
+
+Channels are `actions:{company_id}`. Each gateway process holds one pattern subscription and
+hands each decoded event to the listeners of that company, so a thousand subscribers cost one
+Redis connection and one JSON decode per event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any, Final
+
+import orjson
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from app.models import Action
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+log = logging.getLogger(__name__)
+
+CHANNEL_PREFIX: Final = "actions:"
+LISTENER_QUEUE_SIZE: Final = 1000
+
+
+class Resync:
+    """Events may have been missed (Redis reconnected, or a listener fell behind): re-read."""
+
+
+RESYNC: Final = Resync()
+Event = Action | Resync
+
+
+def channel(company_id: int) -> str:
+    return f"{CHANNEL_PREFIX}{company_id}"
+
+
+def encode_action(action: Action) -> bytes:
+    return orjson.dumps(action.model_dump(mode="json"))
+
+
+def decode_action(raw: bytes | str) -> Action:
+    return Action.model_validate(orjson.loads(raw))
+
+
+async def publish_action(redis: Redis, action: Action) -> None:
+    """Publish a committed change; a Redis failure is logged, and listeners resync on reconnect."""
+    try:
+        await redis.publish(channel(action.company_id), encode_action(action))
+    except (RedisError, OSError) as exc:
+        log.warning("could not publish change of action %s: %s", action.id, exc)
+
+
+class Listener:
+    """One subscriber's queue of events for one company."""
+
+    def __init__(self, company_id: int) -> None:
+        self.company_id = company_id
+        self._queue: asyncio.Queue[Event] = asyncio.Queue(LISTENER_QUEUE_SIZE)
+
+    def deliver(self, event: Event) -> None:
+        try:
+            self._queue.put_nowait(event)
+        except asyncio.QueueFull:
+            # A slow subscriber loses its backlog, not the process's memory; it re-reads.
+            while not self._queue.empty():
+                self._queue.get_nowait()
+            self._queue.put_nowait(RESYNC)
+
+    def __aiter__(self) -> Listener:
+        return self
+
+    async def __anext__(self) -> Event:
+        return await self._queue.get()
+
+
+class EventBus:
+    """A process-wide subscription to every company's action events."""
+
+    def __init__(self, redis_url: str, *, ready_timeout: float = 5.0) -> None:
+        self._redis: Redis = Redis.from_url(redis_url)
+        self._listeners: dict[int, set[Listener]] = {}
+        self._ready = asyncio.Event()
+        self._ready_timeout = ready_timeout
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="event-bus")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._redis.aclose()
+
+    @property
+    def listener_count(self) -> int:
+        return sum(len(s) for s in self._listeners.values())
+
+    @contextlib.asynccontextmanager
+    async def listen(self, company_id: int) -> AsyncIterator[Listener]:
+        """Listen to a company's events. Once entered, no later change is missed."""
+        try:
+            await asyncio.wait_for(self._ready.wait(), self._ready_timeout)
+        except TimeoutError:
+            raise ConnectionError("live updates are unavailable: Redis is unreachable") from None
+        listener = Listener(company_id)
+        self._listeners.setdefault(company_id, set()).add(listener)
+        try:
+            yield listener
+        finally:
+            listeners = self._listeners.get(company_id)
+            if listeners is not None:
+                listeners.discard(listener)
+                if not listeners:
+                    del self._listeners[company_id]
+
+    def _all_listeners(self) -> Iterator[Listener]:
+        for listeners in self._listeners.values():
+            yield from listeners
+
+    def _dispatch(self, channel_name: bytes, data: bytes) -> None:
+        try:
+            company_id = int(channel_name[len(CHANNEL_PREFIX) :])
+            action = decode_action(data)
+        except ValueError:
+            log.warning("ignored a malformed event on %r", channel_name)
+            return
+        if action.company_id != company_id:
+            return
+        for listener in tuple(self._listeners.get(company_id, ())):
+            listener.deliver(action)
+
+    async def _run(self) -> None:
+        delay = 0.1
+        while True:
+            pubsub = self._redis.pubsub()
+            try:
+                await pubsub.psubscribe(f"{CHANNEL_PREFIX}*")
+                async for message in pubsub.listen():
+                    kind: Any = message["type"]
+                    if kind == "psubscribe":
+                        self._ready.set()
+                        delay = 0.1
+                    elif kind == "pmessage":
+                        self._dispatch(message["channel"], message["data"])
+            except (RedisError, OSError) as exc:
+                log.warning("event bus lost Redis (%s); reconnecting", exc)
+            finally:
+                was_ready = self._ready.is_set()
+                self._ready.clear()
+                if was_ready:
+                    for listener in tuple(self._all_listeners()):
+                        listener.deliver(RESYNC)
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)

@@ -1,0 +1,1 @@
+"""The GraphQL API: a thin layer over `app.services`."""

@@ -1,0 +1,42 @@
+"""The assembled GraphQL schema."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.extensions import (
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+
+from app.graphql.errors import should_mask
+from app.graphql.mutations import Mutation
+from app.graphql.queries import Query
+from app.graphql.subscriptions import Subscription
+
+MAX_DEPTH = 10
+MAX_ALIASES = 30
+MAX_TOKENS = 2000
+# Parsing and validating a document costs far more than running it: do each once per document.
+CACHE_SIZE = 512
+
+schema = strawberry.Schema(
+    query=Query,
+    mutation=Mutation,
+    subscription=Subscription,
+    extensions=[
+        MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        ParserCache(maxsize=CACHE_SIZE),
+        QueryDepthLimiter(max_depth=MAX_DEPTH),
+        MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        ValidationCache(maxsize=CACHE_SIZE),
+        MaskErrors(should_mask_error=should_mask),
+    ],
+)
+
+
+def export_sdl() -> str:
+    return schema.as_str() + "\n"

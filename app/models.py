@@ -1,0 +1,160 @@
+"""The tables. Each class is one table; the service layer is the only writer."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in Python on every backend (SQLite stores naive text)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# JSONB on PostgreSQL, JSON text elsewhere.
+JSONData = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+def created_at_field() -> Any:
+    return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+JOB_STATUSES: tuple[str, ...] = ("draft", "open", "on_hold", "closed")
+
+
+class ActionStatus(str, enum.Enum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    EXECUTED = "EXECUTED"
+    FAILED = "FAILED"
+    CANCELED = "CANCELED"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (ActionStatus.EXECUTED, ActionStatus.FAILED, ActionStatus.CANCELED)
+
+
+# A tenant: every other row belongs to exactly one company.
+class Company(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    created_at: datetime = created_at_field()
+
+
+# An API key, stored only as its SHA-256 (keys are random, so a slow hash adds nothing).
+class ApiKey(SQLModel, table=True):
+    __tablename__ = "api_key"
+    id: int | None = Field(default=None, primary_key=True)
+    company_id: int = Field(foreign_key="company.id", index=True)
+    key_hash: str = Field(max_length=64, unique=True)
+    # The first characters of the key, so a person can tell keys apart in a listing.
+    prefix: str = Field(max_length=16)
+    label: str = Field(default="", max_length=200)
+    created_at: datetime = created_at_field()
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+# A job opening; `status` is one of JOB_STATUSES.
+class Job(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    company_id: int = Field(foreign_key="company.id", index=True)
+    title: str = Field(max_length=1000)
+    status: str = Field(max_length=20)
+    created_at: datetime = created_at_field()
+    updated_at: datetime = created_at_field()
+
+
+# An application: a candidate applying to a job.
+class App(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    company_id: int = Field(foreign_key="company.id", index=True)
+    job_id: int = Field(foreign_key="job.id", index=True)
+    candidate_name: str = Field(max_length=1000)
+    created_at: datetime = created_at_field()
+
+
+# A tag on an application; a text is on an app at most once.
+class Tag(SQLModel, table=True):
+    __table_args__ = (sa.UniqueConstraint("app_id", "text", name="uq_tag_app_text"),)
+    id: int | None = Field(default=None, primary_key=True)
+    company_id: int = Field(foreign_key="company.id")
+    app_id: int = Field(foreign_key="app.id", index=True)
+    text: str = Field(max_length=1000)
+    # The action that added it; unique so that no action adds a tag twice.
+    action_id: int | None = Field(default=None, foreign_key="action.id", unique=True)
+    created_at: datetime = created_at_field()
+
+
+# A note on an application; each action makes at most one.
+class Note(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    company_id: int = Field(foreign_key="company.id")
+    app_id: int = Field(foreign_key="app.id", index=True)
+    text: str = Field(max_length=1000)
+    action_id: int | None = Field(default=None, foreign_key="action.id", unique=True)
+    created_at: datetime = created_at_field()
+
+
+# A message on the company's dashboard; each action posts at most one.
+class DashboardNotification(SQLModel, table=True):
+    __tablename__ = "dashboard_notification"
+    __table_args__ = (sa.Index("ix_dashboard_notification_company_id_id", "company_id", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    company_id: int = Field(foreign_key="company.id")
+    message: str = Field(max_length=1000)
+    app_id: int | None = Field(default=None)
+    job_id: int | None = Field(default=None)
+    action_id: int | None = Field(default=None, foreign_key="action.id", unique=True)
+    created_at: datetime = created_at_field()
+
+
+# A workflow action: the row is the outbox, its status the only truth about its progress.
+class Action(SQLModel, table=True):
+    __table_args__ = (
+        sa.Index("ix_action_company_id_id", "company_id", "id"),
+        sa.Index("ix_action_company_id_status_id", "company_id", "status", "id"),
+        sa.Index("ix_action_status_updated_at", "status", "updated_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    company_id: int = Field(foreign_key="company.id")
+    trigger_id: int | None = Field(default=None)
+    type: str = Field(max_length=100)
+    data: dict[str, Any] = Field(sa_type=JSONData)
+    status: ActionStatus = Field(
+        default=ActionStatus.PENDING,
+        sa_type=sa.Enum(ActionStatus, native_enum=False, length=20, name="action_status"),
+    )
+    attempts: int = Field(default=0)
+    error: str | None = Field(default=None)
+    # Bumped on every change: subscribers use it to drop stale or repeated events.
+    version: int = Field(default=1)
+    # While RUNNING: when the current try is presumed dead and may be taken again.
+    lease_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    executed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = created_at_field()
+    updated_at: datetime = created_at_field()

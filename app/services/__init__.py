@@ -1,0 +1,1 @@
+"""The service layer: the only code that writes. GraphQL, REST and the worker call it."""

@@ -1,0 +1,126 @@
+"""Creating and reading actions. Executing them is in `app/services/execution.py`."""
+
+from __future__ import annotations
+
+import base64
+
+import binascii
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from app.actions import REGISTRY, get_action_type
+from app.actions.validation import check_data
+from app.errors import ErrorCode, NotFound, Problem, ValidationFailed
+from app.events import publish_action
+from app.models import Action, ActionStatus
+from app.queue import enqueue_action
+from app.services.references import check_references
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from app.runtime import Runtime
+
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 20
+_CURSOR_PREFIX = "action:"
+
+
+def encode_cursor(action_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{action_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str, field: str = "after") -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor.encode()).decode()
+        if text.startswith(_CURSOR_PREFIX):
+            return int(text[len(_CURSOR_PREFIX) :])
+    except (binascii.Error, UnicodeError, ValueError):
+        pass
+    raise ValidationFailed([Problem(field, "not a cursor this API gave out", ErrorCode.INVALID)])
+
+
+async def validate_action(
+    session: AsyncSession, company_id: int, type_name: str, data: Any
+) -> dict[str, Any]:
+    """The data, normalised, if it is valid for the type in this company; else ValidationFailed."""
+    action_type = get_action_type(type_name)
+    if action_type is None:
+        known = ", ".join(REGISTRY)
+        raise ValidationFailed(
+            [Problem("type", f"unknown action type {type_name[:60]!r} (known: {known})",
+                     ErrorCode.UNKNOWN_TYPE)]
+        )
+    problems = check_data(action_type.create_action, data)
+    if problems:
+        raise ValidationFailed(problems)
+    normalised = {k: v for k, v in data.items() if v is not None}
+    problems = await check_references(session, company_id, action_type.create_action, normalised)
+    if problems:
+        raise ValidationFailed(problems)
+    return normalised
+
+
+async def create_action(
+    rt: Runtime, company_id: int, type_name: str, data: Any, *, trigger_id: int | None = None
+) -> Action:
+    """Store the action PENDING, then queue it. Raises ValidationFailed, storing nothing."""
+    async with rt.sessions.begin() as session:
+        normalised = await validate_action(session, company_id, type_name, data)
+        action = Action(company_id=company_id, type=type_name, data=normalised, trigger_id=trigger_id)
+        session.add(action)
+    # Committed: from here the action cannot be lost; if Redis is down the sweeper queues it.
+    assert action.id is not None
+    await publish_action(rt.redis, action)
+    await enqueue_action(rt.redis, action.id)
+    return action
+
+
+async def get_action(rt: Runtime, company_id: int, action_id: int) -> Action:
+    async with rt.sessions() as session:
+        action = await session.get(Action, action_id)
+    if action is None or action.company_id != company_id:
+        raise NotFound(f"action {action_id} not found")
+    return action
+
+
+async def list_actions(
+    rt: Runtime,
+    company_id: int,
+    *,
+    first: int | None = None,
+    after: str | None = None,
+    status: ActionStatus | None = None,
+    type_name: str | None = None,
+) -> tuple[list[Action], bool]:
+    """A page of the company's actions, newest first, and whether more follow."""
+    limit = DEFAULT_PAGE_SIZE if first is None else first
+    if not 0 <= limit <= MAX_PAGE_SIZE:
+        raise ValidationFailed(
+            [Problem("first", f"first must be between 0 and {MAX_PAGE_SIZE}", ErrorCode.OUT_OF_RANGE)]
+        )
+    query = select(Action).where(Action.company_id == company_id)
+    if after is not None:
+        query = query.where(Action.id < decode_cursor(after))  # type: ignore[operator]
+    if status is not None:
+        query = query.where(Action.status == status)
+    if type_name is not None:
+        query = query.where(Action.type == type_name)
+    query = query.order_by(Action.id.desc()).limit(limit + 1)  # type: ignore[union-attr]
+    async with rt.sessions() as session:
+        rows = list((await session.scalars(query)).all())
+    return rows[:limit], len(rows) > limit
+
+
+async def changed_since(rt: Runtime, company_id: int, since: datetime, limit: int = 500) -> list[Action]:
+    """The company's actions changed at or after `since`, oldest change first: a resync's catch-up."""
+    query = (
+        select(Action)
+        .where(Action.company_id == company_id, Action.updated_at >= since)  # type: ignore[operator]
+        .order_by(Action.updated_at, Action.id)  # type: ignore[arg-type]
+        .limit(limit)
+    )
+    async with rt.sessions() as session:
+        return list((await session.scalars(query)).all())

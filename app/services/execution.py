@@ -1,0 +1,225 @@
+"""Running actions: claim, apply the effect exactly once, or fail; and sweeping up strays.
+
+The action row is the outbox. A try starts by claiming the row (a conditional update that
+bumps `attempts` and sets a lease); the effect and the EXECUTED status are then written in
+one transaction that only commits if this try still holds the claim. Whatever crashes, the
+row says what is left to do, and the sweeper queues it again.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from redis.exceptions import RedisError
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from app.actions import get_action_type
+from app.errors import PermanentActionError
+from app.events import publish_action
+from app.models import Action, ActionStatus, utcnow
+from app.queue import enqueue_action
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from app.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+# Errors that say "not now" rather than "never": the try is retried with backoff.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    IntegrityError,  # a concurrent writer won a unique index; the retry sees its row
+    PoolTimeout,
+    TimeoutError,
+    ConnectionError,
+    RedisError,
+)
+
+# A PENDING action older than this with no job is queued again by the sweeper.
+PENDING_GRACE = timedelta(seconds=5)
+LEASE_MARGIN = timedelta(seconds=5)
+RETRY_BASE_SECONDS = 0.5
+RETRY_CAP_SECONDS = 30.0
+
+
+class Outcome(enum.Enum):
+    EXECUTED = "executed"
+    FAILED = "failed"
+    RETRY = "retry"
+    SKIPPED = "skipped"  # not ours to run: finished, canceled, or held by another try
+
+
+@dataclass(frozen=True)
+class RunResult:
+    outcome: Outcome
+    retry_in: float = 0.0
+
+
+def backoff_seconds(attempts: int) -> float:
+    """Exponential backoff with full jitter around it, so that retries do not stampede."""
+    ceiling = min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0))
+    return ceiling * random.uniform(0.5, 1.5)
+
+
+def _claimable(now: Any) -> Any:
+    return or_(
+        Action.status == ActionStatus.PENDING,
+        (Action.status == ActionStatus.RUNNING) & (Action.lease_expires_at < now),  # type: ignore[operator]
+    )
+
+
+async def _transition(
+    session: AsyncSession, action_id: int, condition: Any, **values: Any
+) -> Action | None:
+    """Apply `values` if `condition` holds; the updated row, or None if it did not hold."""
+    now = utcnow()
+    statement = (
+        update(Action)
+        .where(Action.id == action_id, condition)  # type: ignore[arg-type]
+        .values(updated_at=now, version=Action.version + 1, **values)
+        .returning(Action)
+        .execution_options(synchronize_session=False)
+    )
+    return (await session.scalars(statement)).one_or_none()
+
+
+def _held_by(action: Action) -> Any:
+    return (Action.status == ActionStatus.RUNNING) & (Action.attempts == action.attempts)
+
+
+async def claim(rt: Runtime, action_id: int) -> Action | None:
+    now = utcnow()
+    lease = now + timedelta(seconds=rt.settings.action_timeout_seconds) + LEASE_MARGIN
+    async with rt.sessions.begin() as session:
+        return await _transition(
+            session,
+            action_id,
+            _claimable(now),
+            status=ActionStatus.RUNNING,
+            attempts=Action.attempts + 1,
+            lease_expires_at=lease,
+        )
+
+
+async def _apply(rt: Runtime, claimed: Action) -> Action | None:
+    """Effect and EXECUTED in one transaction, only while this try holds the claim."""
+    action_type = get_action_type(claimed.type)
+    if action_type is None:
+        raise PermanentActionError(f"action type {claimed.type!r} is no longer known")
+    async with rt.sessions.begin() as session:
+        # The conditional update comes first: on PostgreSQL it locks the row, so a racing
+        # try waits here and then finds the claim gone.
+        done = await _transition(
+            session,
+            claimed.id,  # type: ignore[arg-type]
+            _held_by(claimed),
+            status=ActionStatus.EXECUTED,
+            executed_at=utcnow(),
+            lease_expires_at=None,
+            error=None,
+        )
+        if done is None:
+            return None
+        await action_type.execute(session, done)
+    return done
+
+
+async def _finish(rt: Runtime, claimed: Action, status: ActionStatus, error: str) -> Action | None:
+    async with rt.sessions.begin() as session:
+        return await _transition(
+            session, claimed.id, _held_by(claimed),  # type: ignore[arg-type]
+            status=status, lease_expires_at=None, error=error[:1000],
+        )
+
+
+async def run_action(rt: Runtime, action_id: int) -> RunResult:
+    """One try of an action, as the worker runs it for each delivered job."""
+    claimed = await claim(rt, action_id)
+    if claimed is None:
+        return RunResult(Outcome.SKIPPED)
+    await publish_action(rt.redis, claimed)
+    max_tries = rt.settings.action_max_tries
+    try:
+        done = await _apply(rt, claimed)
+    except PermanentActionError as exc:
+        return await _settle(rt, claimed, ActionStatus.FAILED, str(exc))
+    except TRANSIENT_ERRORS as exc:
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        if claimed.attempts >= max_tries:
+            return await _settle(
+                rt, claimed, ActionStatus.FAILED, f"gave up after {claimed.attempts} tries: {reason}"
+            )
+        log.warning("action %s try %s failed, will retry: %s", action_id, claimed.attempts, reason)
+        await _settle(rt, claimed, ActionStatus.PENDING, reason)
+        return RunResult(Outcome.RETRY, backoff_seconds(claimed.attempts))
+    except Exception as exc:
+        # A bug, not a condition: retrying would repeat it. Fail visibly; details in the log.
+        log.exception("action %s failed with an unexpected error", action_id)
+        return await _settle(rt, claimed, ActionStatus.FAILED, f"internal error ({type(exc).__name__})")
+    if done is None:
+        return RunResult(Outcome.SKIPPED)
+    await publish_action(rt.redis, done)
+    return RunResult(Outcome.EXECUTED)
+
+
+async def _settle(rt: Runtime, claimed: Action, status: ActionStatus, error: str) -> RunResult:
+    try:
+        row = await _finish(rt, claimed, status, error)
+    except TRANSIENT_ERRORS as exc:
+        # The database is away: the lease lapses and the sweeper takes the action up again.
+        log.warning("could not record the outcome of action %s: %s", claimed.id, exc)
+        return RunResult(Outcome.RETRY, backoff_seconds(claimed.attempts))
+    if row is not None:
+        await publish_action(rt.redis, row)
+    if status is ActionStatus.PENDING:
+        return RunResult(Outcome.RETRY, backoff_seconds(claimed.attempts))
+    return RunResult(Outcome.FAILED if row is not None else Outcome.SKIPPED)
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    queued: int
+    failed: int
+
+
+async def sweep(rt: Runtime) -> SweepReport:
+    """Queue actions that have no live try; fail those whose tries are spent."""
+    now = utcnow()
+    max_tries = rt.settings.action_max_tries
+    stale_pending = (Action.status == ActionStatus.PENDING) & (Action.updated_at < now - PENDING_GRACE)  # type: ignore[operator]
+    lapsed = (Action.status == ActionStatus.RUNNING) & (Action.lease_expires_at < now)  # type: ignore[operator]
+    async with rt.sessions() as session:
+        rows = (
+            await session.execute(
+                select(Action.id, Action.attempts, Action.status)
+                .where(or_(stale_pending, lapsed))
+                .order_by(Action.id)  # type: ignore[arg-type]
+                .limit(1000)
+            )
+        ).all()
+    queued = failed = 0
+    for action_id, attempts, status in rows:
+        if status is ActionStatus.RUNNING and attempts >= max_tries:
+            async with rt.sessions.begin() as session:
+                row = await _transition(
+                    session, action_id, lapsed & (Action.attempts == attempts),
+                    status=ActionStatus.FAILED, lease_expires_at=None,
+                    error=f"gave up after {attempts} tries: the last try did not finish in time",
+                )
+            if row is not None:
+                failed += 1
+                await publish_action(rt.redis, row)
+            continue
+        # arq refuses a job id that is already queued or running: this only fills gaps.
+        if await enqueue_action(rt.redis, action_id):
+            queued += 1
+    return SweepReport(queued, failed)

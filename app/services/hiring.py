@@ -1,0 +1,100 @@
+"""Jobs, applications and what actions leave on them: tags, notes, dashboard notifications."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from app.actions.base import DataField
+from app.actions.validation import check_value
+from app.errors import ErrorCode, NotFound, Problem, ValidationFailed
+from app.models import JOB_STATUSES, App, DashboardNotification, Job, Note, Tag, utcnow
+
+if TYPE_CHECKING:
+    from app.runtime import Runtime
+
+# The same rules as action data: non-empty, at most 1,000 characters.
+_TITLE = DataField("title", "string", "")
+_CANDIDATE_NAME = DataField("candidateName", "string", "")
+_STATUS = DataField("status", "string", "", allowed_values=JOB_STATUSES)
+DEFAULT_JOB_STATUS = "open"
+
+
+def _require(checks: list[tuple[DataField, object]]) -> None:
+    problems = [p for spec, value in checks if (p := check_value(spec, value, spec.name))]
+    if problems:
+        raise ValidationFailed(problems)
+
+
+async def create_job(rt: Runtime, company_id: int, title: str, status: str | None = None) -> Job:
+    status = DEFAULT_JOB_STATUS if status is None else status
+    _require([(_TITLE, title), (_STATUS, status)])
+    async with rt.sessions.begin() as session:
+        job = Job(company_id=company_id, title=title, status=status)
+        session.add(job)
+    return job
+
+
+async def get_job(rt: Runtime, company_id: int, job_id: int) -> Job:
+    async with rt.sessions() as session:
+        job = await session.get(Job, job_id)
+    if job is None or job.company_id != company_id:
+        raise NotFound(f"job {job_id} not found")
+    return job
+
+
+async def set_job_status(rt: Runtime, company_id: int, job_id: int, status: str) -> Job:
+    _require([(_STATUS, status)])
+    async with rt.sessions.begin() as session:
+        job = await session.get(Job, job_id, with_for_update=True)
+        if job is None or job.company_id != company_id:
+            raise ValidationFailed([Problem("jobId", f"job {job_id} not found", ErrorCode.NOT_FOUND)])
+        if job.status != status:
+            job.status = status
+            job.updated_at = utcnow()
+    return job
+
+
+async def create_app(rt: Runtime, company_id: int, job_id: int, candidate_name: str) -> App:
+    _require([(_CANDIDATE_NAME, candidate_name)])
+    async with rt.sessions.begin() as session:
+        job = await session.get(Job, job_id)
+        if job is None or job.company_id != company_id:
+            raise ValidationFailed([Problem("jobId", f"job {job_id} not found", ErrorCode.NOT_FOUND)])
+        app = App(company_id=company_id, job_id=job_id, candidate_name=candidate_name)
+        session.add(app)
+    return app
+
+
+async def get_app(rt: Runtime, company_id: int, app_id: int) -> App:
+    async with rt.sessions() as session:
+        app = await session.get(App, app_id)
+    if app is None or app.company_id != company_id:
+        raise NotFound(f"app {app_id} not found")
+    return app
+
+
+async def tags_of(rt: Runtime, app: App) -> list[str]:
+    async with rt.sessions() as session:
+        rows = await session.scalars(select(Tag.text).where(Tag.app_id == app.id).order_by(Tag.id))  # type: ignore[arg-type]
+        return list(rows.all())
+
+
+async def notes_of(rt: Runtime, app: App) -> list[Note]:
+    async with rt.sessions() as session:
+        rows = await session.scalars(select(Note).where(Note.app_id == app.id).order_by(Note.id))  # type: ignore[arg-type]
+        return list(rows.all())
+
+
+async def dashboard_notifications(rt: Runtime, company_id: int, first: int) -> list[DashboardNotification]:
+    if not 0 <= first <= 100:
+        raise ValidationFailed([Problem("first", "first must be between 0 and 100", ErrorCode.OUT_OF_RANGE)])
+    async with rt.sessions() as session:
+        rows = await session.scalars(
+            select(DashboardNotification)
+            .where(DashboardNotification.company_id == company_id)
+            .order_by(DashboardNotification.id.desc())  # type: ignore[union-attr]
+            .limit(first)
+        )
+        return list(rows.all())

@@ -1,0 +1,45 @@
+"""Checking that ids given by a caller name rows of the caller's company."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from app.actions.base import DataField, DataRequirements, Reference
+from app.errors import ErrorCode, Problem
+from app.models import App, Job
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+_TABLES: dict[Reference, type[App] | type[Job]] = {"app": App, "job": Job}
+
+
+async def exists(session: AsyncSession, reference: Reference, company_id: int, row_id: int) -> bool:
+    table = _TABLES[reference]
+    found = await session.scalar(
+        select(table.id).where(table.id == row_id, table.company_id == company_id)  # type: ignore[arg-type]
+    )
+    return found is not None
+
+
+async def check_references(
+    session: AsyncSession, company_id: int, requirements: DataRequirements, data: dict[str, Any]
+) -> list[Problem]:
+    """A NOT_FOUND problem for each referenced row missing from the company."""
+    problems: list[Problem] = []
+    spec: DataField
+    for spec in requirements.fields:
+        value = data.get(spec.name)
+        if spec.references is None or value is None:
+            continue
+        if not await exists(session, spec.references, company_id, value):
+            problems.append(
+                Problem(
+                    f"data.{spec.name}",
+                    f"{spec.references} {value} not found",
+                    ErrorCode.NOT_FOUND,
+                )
+            )
+    return problems

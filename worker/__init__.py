@@ -1,0 +1,1 @@
+"""The arq worker that runs actions; `worker.settings.WorkerSettings` configures it."""
