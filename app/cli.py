@@ -13,8 +13,11 @@ import uvicorn
 
 from app.settings import Settings, get_settings
 
+
 def _configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
 def cmd_migrate(settings: Settings) -> None:
@@ -71,7 +74,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         prog="actions-gateway", description="GraphQL and REST gateway over workflow actions."
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    dev = commands.add_parser("dev", help="run everything on this machine: SQLite, Redis, gateway, worker")
+    dev = commands.add_parser(
+        "dev", help="run everything on this machine: SQLite, Redis, gateway, worker"
+    )
     dev.add_argument("--host", default=None)
     dev.add_argument("--port", type=int, default=None)
     commands.add_parser("serve", help="run the HTTP/WebSocket gateway")

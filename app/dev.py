@@ -13,7 +13,7 @@ import signal
 from pathlib import Path
 
 import uvicorn
-from sqlalchemy import select
+from sqlmodel import col, select
 
 from app.db import create_engine, create_session_factory
 from app.embedded_redis import EmbeddedRedis
@@ -40,7 +40,9 @@ async def ensure_dev_key(settings: Settings) -> str:
     engine = create_engine(settings)
     try:
         async with create_session_factory(engine).begin() as session:
-            company_id = await session.scalar(select(Company.id).where(Company.name == DEV_COMPANY))
+            company_id = await session.scalar(
+                select(col(Company.id)).where(col(Company.name) == DEV_COMPANY)
+            )
             if company_id is None:
                 company = Company(name=DEV_COMPANY)
                 session.add(company)
@@ -63,8 +65,9 @@ class _Server(uvicorn.Server):
 
 
 async def run_all(settings: Settings) -> None:
-    config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
-                            log_level="info")
+    config = uvicorn.Config(
+        create_app(settings), host=settings.host, port=settings.port, log_level="info"
+    )
     server = _Server(config)
     worker = create_worker(settings, handle_signals=False)
     stop = asyncio.Event()
@@ -79,7 +82,7 @@ async def run_all(settings: Settings) -> None:
     worker.allow_pick_jobs = False
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(settings.action_timeout_seconds):
-            while worker.tasks:
+            while worker.tasks:  # noqa: ASYNC110  (arq offers no event to wait on)
                 await asyncio.sleep(0.05)
     server.should_exit = True
     with contextlib.suppress(asyncio.CancelledError):

@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass
 
 
-class ErrorCode(str, enum.Enum):
+class ErrorCode(enum.StrEnum):
     UNKNOWN_TYPE = "UNKNOWN_TYPE"
     INVALID = "INVALID"  # the value is not of the expected shape (data not an object, ...)
     REQUIRED = "REQUIRED"

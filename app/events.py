@@ -159,6 +159,6 @@ class EventBus:
                     for listener in tuple(self._all_listeners()):
                         listener.deliver(RESYNC)
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)

@@ -47,7 +47,7 @@ def created_at_field() -> Any:
 JOB_STATUSES: tuple[str, ...] = ("draft", "open", "on_hold", "closed")
 
 
-class ActionStatus(str, enum.Enum):
+class ActionStatus(enum.StrEnum):
     PENDING = "PENDING"
     RUNNING = "RUNNING"
     EXECUTED = "EXECUTED"

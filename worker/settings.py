@@ -35,8 +35,13 @@ def worker_options(settings: Settings) -> dict[str, Any]:
     return {
         "functions": _functions(settings),
         "cron_jobs": [
-            cron(sweep_actions, name=SWEEP, second=_sweep_seconds(settings), unique=True,
-                 keep_result=0)
+            cron(
+                sweep_actions,
+                name=SWEEP,
+                second=_sweep_seconds(settings),
+                unique=True,
+                keep_result=0,
+            )
         ],
         "on_startup": startup,
         "on_shutdown": shutdown,

@@ -30,14 +30,16 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 
 
 async def run_action(ctx: dict[str, Any], action_id: int) -> str:
-    result = await execution.run_action(ctx["runtime"], action_id)
+    runtime: Runtime = ctx["runtime"]
+    result = await execution.run_action(runtime, action_id)
     if result.outcome is execution.Outcome.RETRY:
         raise Retry(defer=result.retry_in)
     return result.outcome.value
 
 
 async def sweep_actions(ctx: dict[str, Any]) -> str:
-    report = await execution.sweep(ctx["runtime"])
+    runtime: Runtime = ctx["runtime"]
+    report = await execution.sweep(runtime)
     if report.queued or report.failed:
         log.info("sweep: %s queued again, %s failed for good", report.queued, report.failed)
     return f"queued={report.queued} failed={report.failed}"

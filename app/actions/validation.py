@@ -1,4 +1,4 @@
-"""Checking action data against a type's requirements: every problem at once, each naming its key."""
+"""Checking action data against a type's requirements: all problems at once, each naming its key."""
 
 from __future__ import annotations
 

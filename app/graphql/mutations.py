@@ -85,7 +85,9 @@ class Mutation:
         row, errors = await attempt(
             lambda: actions.create_action(ctx.runtime, ctx.company_id, input.type, input.data)
         )
-        return CreateActionPayload(action=row and Action.from_model(row), errors=errors)
+        return CreateActionPayload(
+            action=None if row is None else Action.from_model(row), errors=errors
+        )
 
     @strawberry.mutation
     async def create_job(self, info: Info, input: CreateJobInput) -> CreateJobPayload:
@@ -93,7 +95,7 @@ class Mutation:
         row, errors = await attempt(
             lambda: hiring.create_job(ctx.runtime, ctx.company_id, input.title, input.status)
         )
-        return CreateJobPayload(job=row and Job.from_model(row), errors=errors)
+        return CreateJobPayload(job=None if row is None else Job.from_model(row), errors=errors)
 
     @strawberry.mutation
     async def create_app(self, info: Info, input: CreateAppInput) -> CreateAppPayload:
@@ -104,7 +106,7 @@ class Mutation:
         row, errors = await attempt(
             lambda: hiring.create_app(ctx.runtime, ctx.company_id, job_id, input.candidate_name)
         )
-        return CreateAppPayload(app=row and App.from_model(row), errors=errors)
+        return CreateAppPayload(app=None if row is None else App.from_model(row), errors=errors)
 
     @strawberry.mutation
     async def set_job_status(self, info: Info, input: SetJobStatusInput) -> SetJobStatusPayload:
@@ -115,4 +117,4 @@ class Mutation:
         row, errors = await attempt(
             lambda: hiring.set_job_status(ctx.runtime, ctx.company_id, job_id, input.status)
         )
-        return SetJobStatusPayload(job=row and Job.from_model(row), errors=errors)
+        return SetJobStatusPayload(job=None if row is None else Job.from_model(row), errors=errors)

@@ -12,7 +12,6 @@ from app.graphql.types import (
     Action,
     ActionConnection,
     ActionEdge,
-    ActionStatus,
     ActionType,
     App,
     DashboardNotification,
@@ -20,6 +19,7 @@ from app.graphql.types import (
     PageInfo,
     parse_id,
 )
+from app.models import ActionStatus
 from app.services import actions, hiring
 
 
@@ -65,7 +65,9 @@ class Query:
             for row in rows
         ]
         end = edges[-1].cursor if edges else None
-        return ActionConnection(edges=edges, page_info=PageInfo(has_next_page=has_next, end_cursor=end))
+        return ActionConnection(
+            edges=edges, page_info=PageInfo(has_next_page=has_next, end_cursor=end)
+        )
 
     @strawberry.field
     async def app(self, info: Info, id: strawberry.ID) -> App | None:

@@ -28,12 +28,13 @@ schema = strawberry.Schema(
     mutation=Mutation,
     subscription=Subscription,
     extensions=[
-        MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        ParserCache(maxsize=CACHE_SIZE),
-        QueryDepthLimiter(max_depth=MAX_DEPTH),
-        MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
-        ValidationCache(maxsize=CACHE_SIZE),
-        MaskErrors(should_mask_error=should_mask),
+        # Factories: Strawberry makes one per request. The two caches live at module level.
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        lambda: ParserCache(maxsize=CACHE_SIZE),
+        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: ValidationCache(maxsize=CACHE_SIZE),
+        lambda: MaskErrors(should_mask_error=should_mask),
     ],
 )
 

@@ -11,14 +11,14 @@ from strawberry.scalars import JSON
 from app import models
 from app.actions import REGISTRY
 from app.actions import base as registry
+from app.graphql.context import Info
+from app.models import ActionStatus
 from app.services import hiring
-
-from app.graphql.context import Info  # noqa: TC001  (Strawberry reads annotations at runtime)
 
 if TYPE_CHECKING:
     from app.errors import Problem
 
-ActionStatus = strawberry.enum(models.ActionStatus, description="Where an action is in its life.")
+strawberry.enum(ActionStatus, description="Where an action is in its life.")
 
 
 def _id(value: int | None) -> strawberry.ID | None:
@@ -27,7 +27,9 @@ def _id(value: int | None) -> strawberry.ID | None:
 
 @strawberry.type(description="A problem with a mutation's input; nothing was stored.")
 class UserError:
-    field: str | None = strawberry.field(description="The input field at fault, e.g. `data.app_id`.")
+    field: str | None = strawberry.field(
+        description="The input field at fault, e.g. `data.app_id`."
+    )
     message: str
     code: str = strawberry.field(description="Stable, for programs: REQUIRED, INVALID_TYPE, ...")
 
@@ -46,7 +48,9 @@ class DataField:
     @classmethod
     def from_registry(cls, spec: registry.DataField) -> DataField:
         allowed = None if spec.allowed_values is None else list(spec.allowed_values)
-        return cls(name=spec.name, type=spec.kind, description=spec.description, allowed_values=allowed)
+        return cls(
+            name=spec.name, type=spec.kind, description=spec.description, allowed_values=allowed
+        )
 
 
 @strawberry.type
@@ -110,7 +114,7 @@ class Action:
             trigger_id=_id(action.trigger_id),
             type=action.type,
             type_name=action_type.type_name if action_type else action.type,
-            data=action.data,
+            data=JSON(action.data),
             status=action.status,
             executed_at=action.executed_at,
             created_at=action.created_at,

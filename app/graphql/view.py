@@ -53,7 +53,9 @@ class GraphQLView(GraphQL[Context, None]):
         runtime: Runtime = request.app.state.runtime
         return runtime
 
-    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket
+    ) -> Context:
         context = Context(runtime=self._runtime(request), request=request, response=response)
         if isinstance(request, Request):
             context.authenticated_company_id = request.scope.get(COMPANY_SCOPE_KEY)
@@ -62,7 +64,9 @@ class GraphQLView(GraphQL[Context, None]):
     async def on_ws_connect(self, context: Context) -> dict[str, Any] | None:
         params = context.connection_params if isinstance(context.connection_params, dict) else {}
         header = params.get("Authorization", params.get("authorization"))
-        company_id = await authenticate(context.runtime.sessions, header if isinstance(header, str) else None)
+        company_id = await authenticate(
+            context.runtime.sessions, header if isinstance(header, str) else None
+        )
         if company_id is None:
             raise ConnectionRejectionError({"message": UNAUTHENTICATED})
         context.authenticated_company_id = company_id

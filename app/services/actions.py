@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import base64
-
 import binascii
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlmodel import col, select
 
 from app.actions import REGISTRY, get_action_type
 from app.actions.validation import check_data
@@ -50,8 +49,13 @@ async def validate_action(
     if action_type is None:
         known = ", ".join(REGISTRY)
         raise ValidationFailed(
-            [Problem("type", f"unknown action type {type_name[:60]!r} (known: {known})",
-                     ErrorCode.UNKNOWN_TYPE)]
+            [
+                Problem(
+                    "type",
+                    f"unknown action type {type_name[:60]!r} (known: {known})",
+                    ErrorCode.UNKNOWN_TYPE,
+                )
+            ]
         )
     problems = check_data(action_type.create_action, data)
     if problems:
@@ -69,7 +73,9 @@ async def create_action(
     """Store the action PENDING, then queue it. Raises ValidationFailed, storing nothing."""
     async with rt.sessions.begin() as session:
         normalised = await validate_action(session, company_id, type_name, data)
-        action = Action(company_id=company_id, type=type_name, data=normalised, trigger_id=trigger_id)
+        action = Action(
+            company_id=company_id, type=type_name, data=normalised, trigger_id=trigger_id
+        )
         session.add(action)
     # Committed: from here the action cannot be lost; if Redis is down the sweeper queues it.
     assert action.id is not None
@@ -99,27 +105,33 @@ async def list_actions(
     limit = DEFAULT_PAGE_SIZE if first is None else first
     if not 0 <= limit <= MAX_PAGE_SIZE:
         raise ValidationFailed(
-            [Problem("first", f"first must be between 0 and {MAX_PAGE_SIZE}", ErrorCode.OUT_OF_RANGE)]
+            [
+                Problem(
+                    "first", f"first must be between 0 and {MAX_PAGE_SIZE}", ErrorCode.OUT_OF_RANGE
+                )
+            ]
         )
-    query = select(Action).where(Action.company_id == company_id)
+    query = select(Action).where(col(Action.company_id) == company_id)
     if after is not None:
-        query = query.where(Action.id < decode_cursor(after))  # type: ignore[operator]
+        query = query.where(col(Action.id) < decode_cursor(after))
     if status is not None:
-        query = query.where(Action.status == status)
+        query = query.where(col(Action.status) == status)
     if type_name is not None:
-        query = query.where(Action.type == type_name)
-    query = query.order_by(Action.id.desc()).limit(limit + 1)  # type: ignore[union-attr]
+        query = query.where(col(Action.type) == type_name)
+    query = query.order_by(col(Action.id).desc()).limit(limit + 1)
     async with rt.sessions() as session:
         rows = list((await session.scalars(query)).all())
     return rows[:limit], len(rows) > limit
 
 
-async def changed_since(rt: Runtime, company_id: int, since: datetime, limit: int = 500) -> list[Action]:
-    """The company's actions changed at or after `since`, oldest change first: a resync's catch-up."""
+async def changed_since(
+    rt: Runtime, company_id: int, since: datetime, limit: int = 500
+) -> list[Action]:
+    """The company's actions changed at or after `since`, oldest first: a resync's catch-up."""
     query = (
         select(Action)
-        .where(Action.company_id == company_id, Action.updated_at >= since)  # type: ignore[operator]
-        .order_by(Action.updated_at, Action.id)  # type: ignore[arg-type]
+        .where(col(Action.company_id) == company_id, col(Action.updated_at) >= since)
+        .order_by(col(Action.updated_at), col(Action.id))
         .limit(limit)
     )
     async with rt.sessions() as session:

@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlmodel import col, select
 
 from app.actions.base import DataField
 from app.actions.validation import check_value
@@ -41,12 +41,12 @@ async def add_key(session: AsyncSession, company_id: int, label: str = "") -> st
 async def store_known_key(session: AsyncSession, company_id: int, raw: str, label: str) -> None:
     """Store a key chosen elsewhere (the `dev` key kept beside the database) if it is new."""
     digest = hash_key(raw)
-    if await session.scalar(select(ApiKey.id).where(ApiKey.key_hash == digest)) is None:
+    if await session.scalar(select(col(ApiKey.id)).where(col(ApiKey.key_hash) == digest)) is None:
         session.add(ApiKey(company_id=company_id, key_hash=digest, prefix=raw[:12], label=label))
 
 
 def bearer_token(header: str | None) -> str | None:
-    if header is None or not header[: len(BEARER)].lower() == BEARER:
+    if header is None or header[: len(BEARER)].lower() != BEARER:
         return None
     token = header[len(BEARER) :].strip()
     # Keys are short ASCII; anything else cannot be one and is not worth a query.
@@ -62,8 +62,8 @@ async def authenticate(sessions: SessionFactory, authorization: str | None) -> i
     async with sessions() as session:
         row = (
             await session.execute(
-                select(ApiKey.key_hash, ApiKey.company_id).where(
-                    ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None)  # type: ignore[union-attr]
+                select(col(ApiKey.key_hash), col(ApiKey.company_id)).where(
+                    col(ApiKey.key_hash) == digest, col(ApiKey.revoked_at).is_(None)
                 )
             )
         ).first()

@@ -12,13 +12,14 @@ import enum
 import logging
 import random
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, or_, update
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlmodel import col, select
 
 from app.actions import get_action_type
 from app.errors import PermanentActionError
@@ -51,7 +52,7 @@ RETRY_BASE_SECONDS = 0.5
 RETRY_CAP_SECONDS = 30.0
 
 
-class Outcome(enum.Enum):
+class Outcome(enum.StrEnum):
     EXECUTED = "executed"
     FAILED = "failed"
     RETRY = "retry"
@@ -66,34 +67,41 @@ class RunResult:
 
 def backoff_seconds(attempts: int) -> float:
     """Exponential backoff with full jitter around it, so that retries do not stampede."""
-    ceiling = min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0))
-    return ceiling * random.uniform(0.5, 1.5)
+    ceiling = min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2.0 ** max(attempts - 1, 0))
+    jitter: float = random.uniform(0.5, 1.5)
+    return ceiling * jitter
 
 
-def _claimable(now: Any) -> Any:
-    return or_(
-        Action.status == ActionStatus.PENDING,
-        (Action.status == ActionStatus.RUNNING) & (Action.lease_expires_at < now),  # type: ignore[operator]
-    )
+def _lapsed(now: datetime) -> ColumnElement[bool]:
+    return (col(Action.status) == ActionStatus.RUNNING) & (col(Action.lease_expires_at) < now)
+
+
+def _claimable(now: datetime) -> ColumnElement[bool]:
+    return or_(col(Action.status) == ActionStatus.PENDING, _lapsed(now))
 
 
 async def _transition(
-    session: AsyncSession, action_id: int, condition: Any, **values: Any
+    session: AsyncSession, action_id: int, condition: ColumnElement[bool], **values: Any
 ) -> Action | None:
     """Apply `values` if `condition` holds; the updated row, or None if it did not hold."""
     now = utcnow()
     statement = (
         update(Action)
-        .where(Action.id == action_id, condition)  # type: ignore[arg-type]
-        .values(updated_at=now, version=Action.version + 1, **values)
+        .where(col(Action.id) == action_id, condition)
+        .values(updated_at=now, version=col(Action.version) + 1, **values)
         .returning(Action)
         .execution_options(synchronize_session=False)
     )
     return (await session.scalars(statement)).one_or_none()
 
 
-def _held_by(action: Action) -> Any:
-    return (Action.status == ActionStatus.RUNNING) & (Action.attempts == action.attempts)
+def row_id(action: Action) -> int:
+    assert action.id is not None, "a stored action has an id"
+    return action.id
+
+
+def _held_by(action: Action) -> ColumnElement[bool]:
+    return (col(Action.status) == ActionStatus.RUNNING) & (col(Action.attempts) == action.attempts)
 
 
 async def claim(rt: Runtime, action_id: int) -> Action | None:
@@ -105,7 +113,7 @@ async def claim(rt: Runtime, action_id: int) -> Action | None:
             action_id,
             _claimable(now),
             status=ActionStatus.RUNNING,
-            attempts=Action.attempts + 1,
+            attempts=col(Action.attempts) + 1,
             lease_expires_at=lease,
         )
 
@@ -120,7 +128,7 @@ async def _apply(rt: Runtime, claimed: Action) -> Action | None:
         # try waits here and then finds the claim gone.
         done = await _transition(
             session,
-            claimed.id,  # type: ignore[arg-type]
+            row_id(claimed),
             _held_by(claimed),
             status=ActionStatus.EXECUTED,
             executed_at=utcnow(),
@@ -136,8 +144,12 @@ async def _apply(rt: Runtime, claimed: Action) -> Action | None:
 async def _finish(rt: Runtime, claimed: Action, status: ActionStatus, error: str) -> Action | None:
     async with rt.sessions.begin() as session:
         return await _transition(
-            session, claimed.id, _held_by(claimed),  # type: ignore[arg-type]
-            status=status, lease_expires_at=None, error=error[:1000],
+            session,
+            row_id(claimed),
+            _held_by(claimed),
+            status=status,
+            lease_expires_at=None,
+            error=error[:1000],
         )
 
 
@@ -156,7 +168,10 @@ async def run_action(rt: Runtime, action_id: int) -> RunResult:
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
         if claimed.attempts >= max_tries:
             return await _settle(
-                rt, claimed, ActionStatus.FAILED, f"gave up after {claimed.attempts} tries: {reason}"
+                rt,
+                claimed,
+                ActionStatus.FAILED,
+                f"gave up after {claimed.attempts} tries: {reason}",
             )
         log.warning("action %s try %s failed, will retry: %s", action_id, claimed.attempts, reason)
         await _settle(rt, claimed, ActionStatus.PENDING, reason)
@@ -164,7 +179,9 @@ async def run_action(rt: Runtime, action_id: int) -> RunResult:
     except Exception as exc:
         # A bug, not a condition: retrying would repeat it. Fail visibly; details in the log.
         log.exception("action %s failed with an unexpected error", action_id)
-        return await _settle(rt, claimed, ActionStatus.FAILED, f"internal error ({type(exc).__name__})")
+        return await _settle(
+            rt, claimed, ActionStatus.FAILED, f"internal error ({type(exc).__name__})"
+        )
     if done is None:
         return RunResult(Outcome.SKIPPED)
     await publish_action(rt.redis, done)
@@ -195,24 +212,30 @@ async def sweep(rt: Runtime) -> SweepReport:
     """Queue actions that have no live try; fail those whose tries are spent."""
     now = utcnow()
     max_tries = rt.settings.action_max_tries
-    stale_pending = (Action.status == ActionStatus.PENDING) & (Action.updated_at < now - PENDING_GRACE)  # type: ignore[operator]
-    lapsed = (Action.status == ActionStatus.RUNNING) & (Action.lease_expires_at < now)  # type: ignore[operator]
+    stale_pending = (col(Action.status) == ActionStatus.PENDING) & (
+        col(Action.updated_at) < now - PENDING_GRACE
+    )
+    lapsed = _lapsed(now)
     async with rt.sessions() as session:
         rows = (
             await session.execute(
-                select(Action.id, Action.attempts, Action.status)
+                select(col(Action.id), col(Action.attempts), col(Action.status))
                 .where(or_(stale_pending, lapsed))
-                .order_by(Action.id)  # type: ignore[arg-type]
+                .order_by(col(Action.id))
                 .limit(1000)
             )
         ).all()
     queued = failed = 0
     for action_id, attempts, status in rows:
+        assert action_id is not None
         if status is ActionStatus.RUNNING and attempts >= max_tries:
             async with rt.sessions.begin() as session:
                 row = await _transition(
-                    session, action_id, lapsed & (Action.attempts == attempts),
-                    status=ActionStatus.FAILED, lease_expires_at=None,
+                    session,
+                    action_id,
+                    lapsed & (col(Action.attempts) == attempts),
+                    status=ActionStatus.FAILED,
+                    lease_expires_at=None,
                     error=f"gave up after {attempts} tries: the last try did not finish in time",
                 )
             if row is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlmodel import col, select
 
 from app.actions.base import DataField
 from app.actions.validation import check_value
@@ -49,7 +49,9 @@ async def set_job_status(rt: Runtime, company_id: int, job_id: int, status: str)
     async with rt.sessions.begin() as session:
         job = await session.get(Job, job_id, with_for_update=True)
         if job is None or job.company_id != company_id:
-            raise ValidationFailed([Problem("jobId", f"job {job_id} not found", ErrorCode.NOT_FOUND)])
+            raise ValidationFailed(
+                [Problem("jobId", f"job {job_id} not found", ErrorCode.NOT_FOUND)]
+            )
         if job.status != status:
             job.status = status
             job.updated_at = utcnow()
@@ -61,7 +63,9 @@ async def create_app(rt: Runtime, company_id: int, job_id: int, candidate_name: 
     async with rt.sessions.begin() as session:
         job = await session.get(Job, job_id)
         if job is None or job.company_id != company_id:
-            raise ValidationFailed([Problem("jobId", f"job {job_id} not found", ErrorCode.NOT_FOUND)])
+            raise ValidationFailed(
+                [Problem("jobId", f"job {job_id} not found", ErrorCode.NOT_FOUND)]
+            )
         app = App(company_id=company_id, job_id=job_id, candidate_name=candidate_name)
         session.add(app)
     return app
@@ -77,24 +81,32 @@ async def get_app(rt: Runtime, company_id: int, app_id: int) -> App:
 
 async def tags_of(rt: Runtime, app: App) -> list[str]:
     async with rt.sessions() as session:
-        rows = await session.scalars(select(Tag.text).where(Tag.app_id == app.id).order_by(Tag.id))  # type: ignore[arg-type]
+        rows = await session.scalars(
+            select(col(Tag.text)).where(col(Tag.app_id) == app.id).order_by(col(Tag.id))
+        )
         return list(rows.all())
 
 
 async def notes_of(rt: Runtime, app: App) -> list[Note]:
     async with rt.sessions() as session:
-        rows = await session.scalars(select(Note).where(Note.app_id == app.id).order_by(Note.id))  # type: ignore[arg-type]
+        rows = await session.scalars(
+            select(Note).where(col(Note.app_id) == app.id).order_by(col(Note.id))
+        )
         return list(rows.all())
 
 
-async def dashboard_notifications(rt: Runtime, company_id: int, first: int) -> list[DashboardNotification]:
+async def dashboard_notifications(
+    rt: Runtime, company_id: int, first: int
+) -> list[DashboardNotification]:
     if not 0 <= first <= 100:
-        raise ValidationFailed([Problem("first", "first must be between 0 and 100", ErrorCode.OUT_OF_RANGE)])
+        raise ValidationFailed(
+            [Problem("first", "first must be between 0 and 100", ErrorCode.OUT_OF_RANGE)]
+        )
     async with rt.sessions() as session:
         rows = await session.scalars(
             select(DashboardNotification)
-            .where(DashboardNotification.company_id == company_id)
-            .order_by(DashboardNotification.id.desc())  # type: ignore[union-attr]
+            .where(col(DashboardNotification.company_id) == company_id)
+            .order_by(col(DashboardNotification.id).desc())
             .limit(first)
         )
         return list(rows.all())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlmodel import col, select
 
 from app.actions.base import DataField, DataRequirements, Reference
 from app.errors import ErrorCode, Problem
@@ -19,7 +19,7 @@ _TABLES: dict[Reference, type[App] | type[Job]] = {"app": App, "job": Job}
 async def exists(session: AsyncSession, reference: Reference, company_id: int, row_id: int) -> bool:
     table = _TABLES[reference]
     found = await session.scalar(
-        select(table.id).where(table.id == row_id, table.company_id == company_id)  # type: ignore[arg-type]
+        select(col(table.id)).where(col(table.id) == row_id, col(table.company_id) == company_id)
     )
     return found is not None
 

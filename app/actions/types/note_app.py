@@ -17,11 +17,16 @@ NOTE_TEXT = DataField("note_text", "string", "The text of the note.")
 
 
 async def execute(session: AsyncSession, action: Action) -> None:
-    app = await load_app(session, action, as_int(action.data, "app_id"))
+    app_id = as_int(action.data, "app_id")
+    await load_app(session, action, app_id)
     # action_id is unique on notes: a second delivery cannot add a second note.
     session.add(
-        Note(company_id=action.company_id, app_id=app.id, text=action.data["note_text"],
-             action_id=action.id)
+        Note(
+            company_id=action.company_id,
+            app_id=app_id,
+            text=action.data["note_text"],
+            action_id=action.id,
+        )
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlmodel import col, select
 
 from app.actions.base import ActionType, DataField, DataRequirements, as_int
 from app.actions.effects import load_app
@@ -19,13 +19,18 @@ TAG_TEXT = DataField("tag_text", "string", "The tag to add.")
 
 
 async def execute(session: AsyncSession, action: Action) -> None:
-    app = await load_app(session, action, as_int(action.data, "app_id"))
+    app_id = as_int(action.data, "app_id")
+    await load_app(session, action, app_id)
     text = action.data["tag_text"]
-    existing = await session.scalar(select(Tag.id).where(Tag.app_id == app.id, Tag.text == text))
+    existing = await session.scalar(
+        select(col(Tag.id)).where(col(Tag.app_id) == app_id, col(Tag.text) == text)
+    )
     if existing is None:
         # A concurrent action adding the same tag loses on the unique index and retries,
         # then finds the tag here: the tag ends on the app once either way.
-        session.add(Tag(company_id=action.company_id, app_id=app.id, text=text, action_id=action.id))
+        session.add(
+            Tag(company_id=action.company_id, app_id=app_id, text=text, action_id=action.id)
+        )
 
 
 ACTION_TYPE = ActionType(

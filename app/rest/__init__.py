@@ -1,0 +1,7 @@
+"""The vendor's REST API (`/api/v1/...`): a thin layer over `app.services`, like GraphQL."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+routes: list[BaseRoute] = []

@@ -1,0 +1,199 @@
+"""Helpers the tests share: a GraphQL client over HTTP and one over WebSocket."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import websockets
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def command(*args: str) -> list[str]:
+    """The `actions-gateway` command of the interpreter running the tests."""
+    return [sys.executable, "-m", "app", *args]
+
+
+def start_process(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(args, env={**os.environ, **env}, stdout=out, stderr=out, cwd=ROOT)
+
+
+def stop_process(
+    process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 30
+) -> int:
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
+
+
+def wait_http(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"{url} did not answer in {timeout}s")
+
+
+@dataclass
+class Caller:
+    """A company's view of a running gateway."""
+
+    base_url: str
+    company_id: str
+    api_key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+    async def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Run a document; fails the test on a transport error or any GraphQL error."""
+        body = await self.graphql_raw(query, variables)
+        assert "errors" not in body, body
+        data: dict[str, Any] = body["data"]
+        return data
+
+    async def graphql_raw(
+        self, query: str, variables: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=30) as client:
+            response = await client.post(
+                "/graphql",
+                json={"query": query, "variables": variables or {}},
+                headers=self.headers,
+            )
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def create_job(self, title: str = "Engineer") -> str:
+        data = await self.graphql(
+            "mutation($t: String!) { createJob(input: {title: $t}) "
+            "{ job { id } errors { message } } }",
+            {"t": title},
+        )
+        job_id: str = data["createJob"]["job"]["id"]
+        return job_id
+
+    async def create_app(self, job_id: str, name: str = "Ada Lovelace") -> str:
+        data = await self.graphql(
+            "mutation($j: ID!, $n: String!) { createApp(input: {jobId: $j, candidateName: $n}) "
+            "{ app { id } errors { message } } }",
+            {"j": job_id, "n": name},
+        )
+        app_id: str = data["createApp"]["app"]["id"]
+        return app_id
+
+    async def create_action(self, type_name: str, data: Any) -> dict[str, Any]:
+        """The createAction payload: {action, errors}."""
+        result = await self.graphql(
+            "mutation($type: String!, $data: JSON!) "
+            "{ createAction(input: {type: $type, data: $data}) "
+            "{ action { id status type typeName data attempts executedAt } "
+            "errors { field message code } } }",
+            {"type": type_name, "data": data},
+        )
+        payload: dict[str, Any] = result["createAction"]
+        return payload
+
+    async def wait_for_status(
+        self, action_id: str, statuses: set[str], timeout: float = 30
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            data = await self.graphql(
+                "query($id: ID!) "
+                "{ action(id: $id) { id status attempts error executedAt version } }",
+                {"id": action_id},
+            )
+            action: dict[str, Any] = data["action"]
+            if action["status"] in statuses:
+                return action
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"action {action_id} still {action['status']}")
+            await asyncio.sleep(0.05)
+
+    @asynccontextmanager
+    async def websocket(
+        self, protocol: str = "graphql-transport-ws"
+    ) -> AsyncIterator[GraphQLSocket]:
+        url = self.base_url.replace("http://", "ws://") + "/graphql"
+        async with websockets.connect(url, subprotocols=[protocol]) as ws:  # type: ignore[list-item]
+            socket_ = GraphQLSocket(ws, protocol)
+            await socket_.init({"Authorization": f"Bearer {self.api_key}"})
+            yield socket_
+
+
+class GraphQLSocket:
+    """A GraphQL client over one WebSocket, for either subscription protocol."""
+
+    def __init__(self, ws: Any, protocol: str) -> None:
+        self.ws = ws
+        self.protocol = protocol
+        self._next_id = 0
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.ws.send(json.dumps(message))
+
+    async def receive(self, timeout: float = 30) -> dict[str, Any]:
+        while True:
+            message: dict[str, Any] = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+            if message["type"] not in ("ka", "ping", "pong"):
+                return message
+
+    async def init(self, payload: dict[str, Any]) -> None:
+        await self.send({"type": "connection_init", "payload": payload})
+        ack = await self.receive()
+        assert ack["type"] == "connection_ack", ack
+
+    async def subscribe(self, query: str, variables: dict[str, Any] | None = None) -> str:
+        self._next_id += 1
+        op_id = str(self._next_id)
+        kind = "subscribe" if self.protocol == "graphql-transport-ws" else "start"
+        await self.send(
+            {"id": op_id, "type": kind, "payload": {"query": query, "variables": variables or {}}}
+        )
+        return op_id
+
+    async def results(self, op_id: str, timeout: float = 30) -> AsyncIterator[dict[str, Any]]:
+        """Each `data` of the operation until it completes; fails on an error message."""
+        data_kind = "next" if self.protocol == "graphql-transport-ws" else "data"
+        while True:
+            message = await self.receive(timeout)
+            if message.get("id") != op_id:
+                continue
+            if message["type"] == "complete":
+                return
+            assert message["type"] == data_kind, message
+            assert "errors" not in message["payload"], message
+            yield message["payload"]["data"]

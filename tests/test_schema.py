@@ -1,0 +1,60 @@
+"""The committed schema.graphql is what the code builds: clients generate types from it."""
+
+from __future__ import annotations
+
+import subprocess
+
+from graphql import GraphQLEnumType, GraphQLObjectType, build_schema
+
+from tests.support import ROOT, command
+
+
+def test_committed_schema_matches_export_schema() -> None:
+    exported = subprocess.run(
+        command("export-schema"), capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout
+    committed = (ROOT / "schema.graphql").read_text()
+    assert exported == committed, (
+        "schema.graphql is stale: run `actions-gateway export-schema > schema.graphql`"
+    )
+
+
+# The fixed names of the public contract (CONTRACT.md): type, field, arguments, result.
+CONTRACT = [
+    ("Query", "actionTypes", {}, "[ActionType!]!"),
+    ("Query", "action", {"id": "ID!"}, "Action"),
+    (
+        "Query",
+        "actions",
+        {"first": "Int", "after": "String", "status": "ActionStatus", "type": "String"},
+        "ActionConnection!",
+    ),
+    ("Query", "app", {"id": "ID!"}, "App"),
+    ("Query", "job", {"id": "ID!"}, "Job"),
+    ("Query", "dashboardNotifications", {"first": "Int"}, "[DashboardNotification!]!"),
+    ("Mutation", "createAction", {"input": "CreateActionInput!"}, "CreateActionPayload!"),
+    ("Mutation", "createJob", {"input": "CreateJobInput!"}, "CreateJobPayload!"),
+    ("Mutation", "createApp", {"input": "CreateAppInput!"}, "CreateAppPayload!"),
+    ("Mutation", "setJobStatus", {"input": "SetJobStatusInput!"}, "SetJobStatusPayload!"),
+    ("Subscription", "action", {"id": "ID!"}, "Action!"),
+    ("Subscription", "actions", {}, "Action!"),
+    ("CreateActionPayload", "errors", {}, "[UserError!]!"),
+    ("UserError", "code", {}, "String!"),
+    ("Action", "status", {}, "ActionStatus!"),
+    ("Action", "data", {}, "JSON!"),
+    ("Action", "executedAt", {}, "DateTime"),
+    ("Action", "attempts", {}, "Int!"),
+]
+
+
+def test_schema_keeps_the_contract_names() -> None:
+    schema = build_schema((ROOT / "schema.graphql").read_text())
+    for type_name, field_name, arguments, result in CONTRACT:
+        graphql_type = schema.get_type(type_name)
+        assert isinstance(graphql_type, GraphQLObjectType), type_name
+        field = graphql_type.fields[field_name]
+        assert str(field.type) == result, (type_name, field_name)
+        assert {name: str(arg.type) for name, arg in field.args.items()} == arguments
+    status = schema.get_type("ActionStatus")
+    assert isinstance(status, GraphQLEnumType)
+    assert list(status.values) == ["PENDING", "RUNNING", "EXECUTED", "FAILED", "CANCELED"]
