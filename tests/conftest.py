@@ -45,7 +45,8 @@ def redis_url() -> Iterator[str]:
         yield server.url
 
 
-async def _admin(url: str, statement: str) -> None:
+async def admin(url: str, statement: str) -> None:
+    """Run a statement outside a transaction (CREATE/DROP DATABASE) on PostgreSQL."""
     connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
         await connection.execute(statement)
@@ -62,11 +63,11 @@ def database_url(artifacts: Path) -> Iterator[str]:
     # A fresh database per run, beside the one named, so that runs never see each other's rows.
     base = Settings(database_url=url).database_url
     name = f"agw_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(base, f'CREATE DATABASE "{name}"'))
+    asyncio.run(admin(base, f'CREATE DATABASE "{name}"'))
     try:
         yield make_url(base).set(database=name).render_as_string(hide_password=False)
     finally:
-        asyncio.run(_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")

@@ -38,7 +38,7 @@ async def check_references(
             problems.append(
                 Problem(
                     f"data.{spec.name}",
-                    f"{spec.references} {value} not found",
+                    f"{spec.name}: {spec.references} {value} not found",
                     ErrorCode.NOT_FOUND,
                 )
             )
