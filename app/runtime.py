@@ -9,6 +9,7 @@ from arq.connections import ArqRedis, RedisSettings
 
 from app.db import SessionFactory, create_engine, create_session_factory
 from app.events import EventBus
+from app.migrate import ensure_migrated
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -41,6 +42,7 @@ class Runtime:
     @classmethod
     async def start(cls, settings: Settings, *, listen: bool) -> Runtime:
         engine = create_engine(settings)
+        await ensure_migrated(engine)
         # Connections are made on first use, so a gateway starts while Redis is down.
         redis = ArqRedis.from_url(redis_url(settings))
         bus = EventBus(redis_url(settings)) if listen else None
