@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.routing import Route, WebSocketRoute
 
+from app import rest
 from app.graphql.schema import schema
 from app.graphql.view import GraphQLView
-from app.rest import routes as rest_routes
 from app.runtime import Runtime
 from app.settings import Settings, get_settings
 
@@ -43,6 +43,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/healthz", healthz),
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
-        Mount("/api/v1", routes=rest_routes),
+        rest.mount(),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

@@ -1,4 +1,4 @@
-"""Helpers the tests share: a GraphQL client over HTTP and one over WebSocket."""
+"""Helpers the tests share: GraphQL and REST clients over HTTP, and GraphQL over WebSocket."""
 
 from __future__ import annotations
 
@@ -18,6 +18,13 @@ from typing import Any
 
 import httpx
 import websockets
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from app.models import Action
+from app.rest.common import PREFIX
+from app.runtime import Runtime
+from tests.openapi_check import assert_documented
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,6 +71,17 @@ def wait_http(url: str, timeout: float = 30) -> None:
     raise TimeoutError(f"{url} did not answer in {timeout}s")
 
 
+async def stored_actions(runtime: Runtime, company_id: str) -> int:
+    """How many actions the company has in the database: what a refused request must not change."""
+    async with runtime.sessions() as session:
+        count = await session.scalar(
+            select(func.count())
+            .select_from(Action)
+            .where(col(Action.company_id) == int(company_id))
+        )
+    return int(count or 0)
+
+
 @dataclass
 class Caller:
     """A company's view of a running gateway."""
@@ -95,6 +113,27 @@ class Caller:
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
         return body
+
+    async def rest(
+        self,
+        method: str,
+        path: str,
+        *,
+        documented: bool = True,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """A REST call (path under /api/v1) with this caller's key unless `headers` replace it.
+
+        The response is checked against the OpenAPI description unless `documented` is False
+        (for what the description leaves out: unknown routes, methods a route does not take).
+        """
+        sent = self.headers if headers is None else headers
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=30) as client:
+            response = await client.request(method, PREFIX + path, headers=sent, **kwargs)
+        if documented:
+            assert_documented(response)
+        return response
 
     async def create_job(self, title: str = "Engineer") -> str:
         data = await self.graphql(

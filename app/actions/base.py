@@ -11,7 +11,8 @@ if TYPE_CHECKING:
 
     from app.models import Action
 
-DataKind = Literal["integer", "string"]
+# "object" is for request envelopes (REST's `data`); action data holds integers and strings.
+DataKind = Literal["integer", "string", "object"]
 # A reference names a table whose row must exist in the caller's company.
 Reference = Literal["app", "job"]
 

@@ -23,6 +23,10 @@ def check_value(spec: DataField, value: Any, path: str) -> Problem | None:
         if spec.references is not None and not 1 <= value <= MAX_ID:
             return Problem(path, f"{spec.name} must be a positive id", ErrorCode.OUT_OF_RANGE)
         return None
+    if spec.kind == "object":
+        if not isinstance(value, dict):
+            return Problem(path, f"{spec.name} must be a JSON object", ErrorCode.INVALID)
+        return None
     if not isinstance(value, str):
         return Problem(path, f"{spec.name} must be a string", ErrorCode.INVALID_TYPE)
     if not value.strip():
@@ -41,10 +45,19 @@ def check_value(spec: DataField, value: Any, path: str) -> Problem | None:
     return None
 
 
-def check_data(requirements: DataRequirements, data: Any) -> list[Problem]:
-    """Every structural problem of `data`; references to rows are checked by the service."""
+def check_data(requirements: DataRequirements, data: Any, path: str = DATA_FIELD) -> list[Problem]:
+    """Every structural problem of `data`; references to rows are checked by the service.
+
+    `path` names `data` in the request ("" for a whole request body): fields are `path.key`.
+    """
+
+    def at(key: str) -> str:
+        return f"{path}.{key}" if path else key
+
     if not isinstance(data, dict):
-        return [Problem(DATA_FIELD, "data must be a JSON object", ErrorCode.INVALID)]
+        return [
+            Problem(path or None, f"{path or 'the body'} must be a JSON object", ErrorCode.INVALID)
+        ]
     problems: list[Problem] = []
     known = {f.name for f in requirements.fields}
     for key in data:
@@ -52,22 +65,20 @@ def check_data(requirements: DataRequirements, data: Any) -> list[Problem]:
             allowed = ", ".join(sorted(known)) or "none"
             problems.append(
                 Problem(
-                    f"{DATA_FIELD}.{_shown(str(key))}",
+                    at(_shown(str(key))),
                     f"unknown key {_shown(str(key))!r} (allowed: {allowed})",
                     ErrorCode.UNKNOWN_FIELD,
                 )
             )
     for spec in requirements.required:
         if spec.name not in data:
-            problems.append(
-                Problem(f"{DATA_FIELD}.{spec.name}", f"{spec.name} is required", ErrorCode.REQUIRED)
-            )
+            problems.append(Problem(at(spec.name), f"{spec.name} is required", ErrorCode.REQUIRED))
     for spec in requirements.fields:
         if spec.name in data:
             # An optional key given as null is the same as leaving it out.
             if data[spec.name] is None and spec not in requirements.required:
                 continue
-            problem = check_value(spec, data[spec.name], f"{DATA_FIELD}.{spec.name}")
+            problem = check_value(spec, data[spec.name], at(spec.name))
             if problem is not None:
                 problems.append(problem)
     return problems

@@ -9,8 +9,8 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app import models
-from app.actions import REGISTRY
 from app.actions import base as registry
+from app.actions import type_name_of
 from app.graphql.context import Info
 from app.models import ActionStatus
 from app.services import hiring
@@ -107,13 +107,12 @@ class Action:
 
     @classmethod
     def from_model(cls, action: models.Action) -> Action:
-        action_type = REGISTRY.get(action.type)
         return cls(
             id=strawberry.ID(str(action.id)),
             company_id=strawberry.ID(str(action.company_id)),
             trigger_id=_id(action.trigger_id),
             type=action.type,
-            type_name=action_type.type_name if action_type else action.type,
+            type_name=type_name_of(action.type),
             data=JSON(action.data),
             status=action.status,
             executed_at=action.executed_at,

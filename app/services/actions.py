@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlmodel import col, select
 
 from app.actions import REGISTRY, get_action_type
+from app.actions.base import MAX_ID
 from app.actions.validation import check_data
 from app.errors import ErrorCode, NotFound, Problem, ValidationFailed
 from app.events import publish_action
@@ -27,18 +29,60 @@ DEFAULT_PAGE_SIZE = 20
 _CURSOR_PREFIX = "action:"
 
 
+@dataclass(frozen=True)
+class PageArgs:
+    """What the caller's API calls the page size and the cursor, for its error messages."""
+
+    size: str = "first"
+    after: str = "after"
+
+
 def encode_cursor(action_id: int) -> str:
     return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{action_id}".encode()).decode()
+
+
+def _cursor_problem(field: str) -> Problem:
+    return Problem(field, f"{field} is not a cursor this API gave out", ErrorCode.INVALID)
 
 
 def decode_cursor(cursor: str, field: str = "after") -> int:
     try:
         text = base64.urlsafe_b64decode(cursor.encode()).decode()
-        if text.startswith(_CURSOR_PREFIX):
-            return int(text[len(_CURSOR_PREFIX) :])
     except (binascii.Error, UnicodeError, ValueError):
-        pass
-    raise ValidationFailed([Problem(field, "not a cursor this API gave out", ErrorCode.INVALID)])
+        raise ValidationFailed([_cursor_problem(field)]) from None
+    number = text.removeprefix(_CURSOR_PREFIX)
+    # Bounded like any id, so that no crafted cursor reaches the database as an overflow.
+    if number == text or not (number.isascii() and number.isdigit()) or int(number) > MAX_ID:
+        raise ValidationFailed([_cursor_problem(field)])
+    return int(number)
+
+
+def page_problems(
+    size: int | None, after: str | None, args: PageArgs = PageArgs()
+) -> list[Problem]:
+    """What is wrong with a page's size and cursor, named as the caller's API names them."""
+    problems: list[Problem] = []
+    if size is not None and not 0 <= size <= MAX_PAGE_SIZE:
+        problems.append(
+            Problem(
+                args.size,
+                f"{args.size} must be between 0 and {MAX_PAGE_SIZE}",
+                ErrorCode.OUT_OF_RANGE,
+            )
+        )
+    if after is not None:
+        try:
+            decode_cursor(after, args.after)
+        except ValidationFailed as exc:
+            problems += exc.problems
+    return problems
+
+
+def unknown_type(label: str, field: str = "type") -> Problem:
+    known = ", ".join(REGISTRY)
+    return Problem(
+        field, f"unknown action type {label[:60]!r} (known: {known})", ErrorCode.UNKNOWN_TYPE
+    )
 
 
 async def validate_action(
@@ -47,16 +91,7 @@ async def validate_action(
     """The data, normalised, if it is valid for the type in this company; else ValidationFailed."""
     action_type = get_action_type(type_name)
     if action_type is None:
-        known = ", ".join(REGISTRY)
-        raise ValidationFailed(
-            [
-                Problem(
-                    "type",
-                    f"unknown action type {type_name[:60]!r} (known: {known})",
-                    ErrorCode.UNKNOWN_TYPE,
-                )
-            ]
-        )
+        raise ValidationFailed([unknown_type(type_name)])
     problems = check_data(action_type.create_action, data)
     if problems:
         raise ValidationFailed(problems)
@@ -84,6 +119,16 @@ async def create_action(
     return action
 
 
+async def check_action(rt: Runtime, company_id: int, type_name: str, data: Any) -> list[Problem]:
+    """Every problem that creating this action would meet; stores nothing."""
+    async with rt.sessions() as session:
+        try:
+            await validate_action(session, company_id, type_name, data)
+        except ValidationFailed as exc:
+            return exc.problems
+    return []
+
+
 async def get_action(rt: Runtime, company_id: int, action_id: int) -> Action:
     async with rt.sessions() as session:
         action = await session.get(Action, action_id)
@@ -100,20 +145,16 @@ async def list_actions(
     after: str | None = None,
     status: ActionStatus | None = None,
     type_name: str | None = None,
+    args: PageArgs = PageArgs(),
 ) -> tuple[list[Action], bool]:
     """A page of the company's actions, newest first, and whether more follow."""
+    problems = page_problems(first, after, args)
+    if problems:
+        raise ValidationFailed(problems)
     limit = DEFAULT_PAGE_SIZE if first is None else first
-    if not 0 <= limit <= MAX_PAGE_SIZE:
-        raise ValidationFailed(
-            [
-                Problem(
-                    "first", f"first must be between 0 and {MAX_PAGE_SIZE}", ErrorCode.OUT_OF_RANGE
-                )
-            ]
-        )
     query = select(Action).where(col(Action.company_id) == company_id)
     if after is not None:
-        query = query.where(col(Action.id) < decode_cursor(after))
+        query = query.where(col(Action.id) < decode_cursor(after, args.after))
     if status is not None:
         query = query.where(col(Action.status) == status)
     if type_name is not None:
