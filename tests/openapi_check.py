@@ -35,9 +35,13 @@ def resolve(node: dict[str, Any]) -> dict[str, Any]:
     return node
 
 
+def validator(schema: dict[str, Any]) -> OAS30Validator:
+    """For a schema of the description, its $refs resolved in the description."""
+    return OAS30Validator({**schema, "components": DOCUMENT["components"]})
+
+
 def validate(schema: dict[str, Any], value: Any) -> None:
-    """Validate against a schema of the description, its $refs resolved in the description."""
-    OAS30Validator({**schema, "components": DOCUMENT["components"]}).validate(value)
+    validator(schema).validate(value)
 
 
 def assert_documented(response: httpx.Response) -> None:
