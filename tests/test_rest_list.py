@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import Any
 
@@ -131,6 +132,11 @@ async def test_status_filters_in_any_case(caller: Caller) -> None:
         (
             # An id past any the database can hold is no cursor either.
             "cursor=YWN0aW9uOjk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5",
+            [("cursor", "INVALID", "cursor is not a cursor this API gave out")],
+        ),
+        (
+            # Too many digits for Python to read as a number: still just no cursor.
+            "cursor=" + base64.urlsafe_b64encode(b"action:" + b"9" * 5000).decode(),
             [("cursor", "INVALID", "cursor is not a cursor this API gave out")],
         ),
         (

@@ -52,7 +52,8 @@ def decode_cursor(cursor: str, field: str = "after") -> int:
         raise ValidationFailed([_cursor_problem(field)]) from None
     number = text.removeprefix(_CURSOR_PREFIX)
     # Bounded like any id, so that no crafted cursor reaches the database as an overflow.
-    if number == text or not (number.isascii() and number.isdigit()) or int(number) > MAX_ID:
+    digits = number != text and number.isascii() and number.isdigit() and len(number) <= 19
+    if not digits or int(number) > MAX_ID:
         raise ValidationFailed([_cursor_problem(field)])
     return int(number)
 
