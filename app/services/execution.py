@@ -88,7 +88,7 @@ async def _transition(
     statement = (
         update(Action)
         .where(col(Action.id) == action_id, condition)
-        .values(updated_at=now, version=col(Action.version) + 1, **values)
+        .values(**{"updated_at": now, **values}, version=col(Action.version) + 1)
         .returning(Action)
         .execution_options(synchronize_session=False)
     )
@@ -131,7 +131,9 @@ async def _apply(rt: Runtime, claimed: Action) -> Action | None:
             row_id(claimed),
             _held_by(claimed),
             status=ActionStatus.EXECUTED,
-            executed_at=utcnow(),
+            # The same instant for both, as in the vendor's records.
+            executed_at=(executed_at := utcnow()),
+            updated_at=executed_at,
             lease_expires_at=None,
             error=None,
         )
