@@ -18,6 +18,8 @@ class ErrorCode(enum.StrEnum):
     INVALID_CHOICE = "INVALID_CHOICE"
     NOT_FOUND = "NOT_FOUND"
     INVALID_STATE = "INVALID_STATE"
+    # A trigger's action would need a key that neither its data nor its event supplies.
+    NOT_SUPPLIED = "NOT_SUPPLIED"
 
 
 @dataclass(frozen=True)

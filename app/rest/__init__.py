@@ -4,4 +4,6 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-routes: list[BaseRoute] = []
+from app.rest import triggers
+
+routes: list[BaseRoute] = [*triggers.routes]
