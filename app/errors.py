@@ -26,6 +26,8 @@ class ErrorCode(enum.StrEnum):
     BODY_TOO_LARGE = "BODY_TOO_LARGE"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     INTERNAL = "INTERNAL"
+    # A trigger's action would need a key that neither its data nor its event supplies.
+    NOT_SUPPLIED = "NOT_SUPPLIED"
 
 
 @dataclass(frozen=True)

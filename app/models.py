@@ -59,6 +59,17 @@ class ActionStatus(enum.StrEnum):
         return self in (ActionStatus.EXECUTED, ActionStatus.FAILED, ActionStatus.CANCELED)
 
 
+class TriggerEvent(enum.StrEnum):
+    """What can happen in a company that a trigger may answer (`app/actions/trigger_events.py`)."""
+
+    APPLICANT_NEW = "APPLICANT_NEW"
+    JOB_STATUS_CHANGED = "JOB_STATUS_CHANGED"
+
+
+def _trigger_event_type() -> sa.Enum:
+    return sa.Enum(TriggerEvent, native_enum=False, length=40, name="trigger_event")
+
+
 # A tenant: every other row belongs to exactly one company.
 class Company(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
@@ -139,10 +150,17 @@ class Action(SQLModel, table=True):
         sa.Index("ix_action_company_id_id", "company_id", "id"),
         sa.Index("ix_action_company_id_status_id", "company_id", "status", "id"),
         sa.Index("ix_action_status_updated_at", "status", "updated_at"),
+        sa.UniqueConstraint("event_id", "trigger_id", name="uq_action_event_id_trigger_id"),
+        # Named, so that a migration can name them (they were added after the table).
+        sa.ForeignKeyConstraint(["trigger_id"], ["trigger.id"], name="fk_action_trigger_id"),
+        sa.ForeignKeyConstraint(["event_id"], ["workflow_event.id"], name="fk_action_event_id"),
     )
     id: int | None = Field(default=None, primary_key=True)
     company_id: int = Field(foreign_key="company.id")
+    # Set on actions a trigger created: which trigger, answering which event. The pair is
+    # unique, so that however often an event is delivered, each trigger fires for it once.
     trigger_id: int | None = Field(default=None)
+    event_id: int | None = Field(default=None)
     type: str = Field(max_length=100)
     data: dict[str, Any] = Field(sa_type=JSONData)
     status: ActionStatus = Field(
@@ -158,3 +176,40 @@ class Action(SQLModel, table=True):
     executed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = created_at_field()
     updated_at: datetime = created_at_field()
+
+
+# A standing rule: on its event in its company (and on its job, if set), create an action of
+# `action_type` from `data` plus what the event supplies. Deleting one only sets
+# `deleted_at`: the actions it created keep a `trigger_id` that still names what made them.
+class Trigger(SQLModel, table=True):
+    __table_args__ = (sa.Index("ix_trigger_company_id_event", "company_id", "event"),)
+    id: int | None = Field(default=None, primary_key=True)
+    company_id: int = Field(foreign_key="company.id")
+    event: TriggerEvent = Field(sa_type=_trigger_event_type())
+    action_type: str = Field(max_length=100)
+    data: dict[str, Any] = Field(sa_type=JSONData)
+    job_id: int | None = Field(default=None, foreign_key="job.id")
+    created_at: datetime = created_at_field()
+    deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+# Something that happened and may fire triggers: the outbox of triggers. It is written in the
+# transaction of the change that caused it, and marked processed in the transaction that
+# creates the actions it fires, so that an event is never lost and never fires twice.
+class WorkflowEvent(SQLModel, table=True):
+    __tablename__ = "workflow_event"
+    __table_args__ = (
+        sa.Index("ix_workflow_event_company_id_id", "company_id", "id"),
+        sa.Index("ix_workflow_event_processed_at_created_at", "processed_at", "created_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    company_id: int = Field(foreign_key="company.id")
+    kind: TriggerEvent = Field(sa_type=_trigger_event_type())
+    app_id: int | None = Field(default=None)
+    job_id: int | None = Field(default=None)
+    # How many triggered actions led to this event: 0 when a person caused it.
+    depth: int = Field(default=0)
+    processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Why some trigger did not fire for this event (the chain limit, data no longer valid).
+    note: str | None = Field(default=None, sa_type=sa.Text)
+    created_at: datetime = created_at_field()

@@ -7,10 +7,10 @@ from typing import Any
 from arq import cron
 from arq.worker import Function, Worker, func
 
-from app.queue import RUN_ACTION, SWEEP
+from app.queue import FIRE_EVENT, RUN_ACTION, SWEEP
 from app.runtime import arq_redis_settings
 from app.settings import Settings, get_settings
-from worker.tasks import run_action, shutdown, startup, sweep_actions
+from worker.tasks import fire_event, run_action, shutdown, startup, sweep_actions
 
 
 def _functions(settings: Settings) -> list[Function]:
@@ -22,7 +22,15 @@ def _functions(settings: Settings) -> list[Function]:
             keep_result=0,
             max_tries=settings.action_max_tries * 3,
             timeout=settings.action_timeout_seconds,
-        )
+        ),
+        # An event left unfired after these tries is taken up again by the sweeper.
+        func(
+            fire_event,
+            name=FIRE_EVENT,
+            keep_result=0,
+            max_tries=settings.action_max_tries,
+            timeout=settings.action_timeout_seconds,
+        ),
     ]
 
 

@@ -11,17 +11,23 @@ from strawberry.extensions import (
     QueryDepthLimiter,
     ValidationCache,
 )
+from strawberry.tools import merge_types
 
 from app.graphql.errors import should_mask
-from app.graphql.mutations import Mutation
-from app.graphql.queries import Query
+from app.graphql.mutations import Mutation as CoreMutation
+from app.graphql.queries import Query as CoreQuery
 from app.graphql.subscriptions import Subscription
+from app.graphql.triggers import TriggerMutation, TriggerQuery
 
 MAX_DEPTH = 10
 MAX_ALIASES = 30
 MAX_TOKENS = 2000
 # Parsing and validating a document costs far more than running it: do each once per document.
 CACHE_SIZE = 512
+
+# Each area keeps its fields in its own module; the root types join them.
+Query = merge_types("Query", (CoreQuery, TriggerQuery))
+Mutation = merge_types("Mutation", (CoreMutation, TriggerMutation))
 
 schema = strawberry.Schema(
     query=Query,

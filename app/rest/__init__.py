@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount
 
-from app.rest import actions, catalogue, openapi
+from app.rest import actions, catalogue, openapi, triggers
 from app.rest.common import PREFIX, JSONErrors, route
 
 routes: list[BaseRoute] = [
@@ -13,6 +13,7 @@ routes: list[BaseRoute] = [
     route("/actions", get=actions.list_actions, post=actions.create_action),
     route("/actions/{id}", name="action", get=actions.get_action),
     route("/openapi.json", get=openapi.openapi),
+    *triggers.routes,
 ]
 
 

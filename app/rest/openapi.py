@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from app.actions import REGISTRY, DataField, DataRequirements
 from app.actions.base import MAX_ID, MAX_STRING_LENGTH
+from app.actions.trigger_events import EVENT_KINDS
 from app.errors import ErrorCode
 from app.models import ActionStatus
 from app.rest.common import MAX_BODY_BYTES, PREFIX, JSONResponse, endpoint
@@ -105,6 +106,138 @@ def _create_schemas() -> dict[str, Any]:
     return schemas
 
 
+def _trigger_schemas() -> dict[str, Any]:
+    events = [kind.name for kind in EVENT_KINDS.values()]
+    action_types = list(REGISTRY)
+    return {
+        "EventCatalogue": {
+            "type": "array",
+            "description": "One object per event, keyed by its name.",
+            "items": {
+                "type": "object",
+                "minProperties": 1,
+                "maxProperties": 1,
+                "additionalProperties": {
+                    "type": "object",
+                    "required": ["description", "supplied_data", "action_types"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "description": {"type": "string"},
+                        "supplied_data": {
+                            "type": "object",
+                            "additionalProperties": ref("FieldRequirement"),
+                        },
+                        "action_types": {
+                            "type": "array",
+                            "items": {"type": "string", "enum": action_types},
+                        },
+                    },
+                },
+            },
+        },
+        "CreateTrigger": {
+            "type": "object",
+            "required": ["event", "action_type", "data"],
+            "additionalProperties": False,
+            "properties": {
+                "event": {"type": "string", "enum": events},
+                "action_type": {"type": "string", "enum": action_types},
+                "data": {
+                    "type": "object",
+                    "description": "The action type's create_trigger data.",
+                },
+                "job_id": ID | {"nullable": True, "description": "Fire only for this job."},
+            },
+        },
+        "Trigger": {
+            "type": "object",
+            "required": [
+                "id",
+                "company_id",
+                "event",
+                "action_type",
+                "data",
+                "job_id",
+                "created_at",
+            ],
+            "additionalProperties": False,
+            "properties": {
+                "id": ID,
+                "company_id": ID,
+                "event": {"type": "string", "enum": events},
+                "action_type": {"type": "string", "enum": action_types},
+                "data": {"type": "object"},
+                "job_id": ID | {"nullable": True},
+                "created_at": TIMESTAMP,
+            },
+        },
+    }
+
+
+def _trigger_paths(unauthenticated: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "/workflow/events": {
+            "get": {
+                "operationId": "listTriggerEvents",
+                "summary": "The events a trigger can answer, and what each supplies",
+                "parameters": [
+                    _query(
+                        "action_type",
+                        "Only the events that can fire this action type.",
+                        {"type": "string", "enum": list(REGISTRY)},
+                    )
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The events.",
+                        "content": json_content(ref("EventCatalogue")),
+                    },
+                    **unauthenticated,
+                    "422": response_ref("Refused"),
+                },
+            }
+        },
+        "/triggers": {
+            "get": {
+                "operationId": "listTriggers",
+                "summary": "Your company's triggers",
+                "responses": {
+                    "200": {
+                        "description": "The triggers.",
+                        "content": json_content({"type": "array", "items": ref("Trigger")}),
+                    },
+                    **unauthenticated,
+                },
+            },
+            "post": {
+                "operationId": "createTrigger",
+                "summary": "Create a trigger: an action made each time its event happens",
+                "requestBody": {"required": True, "content": json_content(ref("CreateTrigger"))},
+                "responses": {
+                    "201": {"description": "Stored.", "content": json_content(ref("Trigger"))},
+                    "400": response_ref("BadBody"),
+                    **unauthenticated,
+                    "413": response_ref("BodyTooLarge"),
+                    "415": response_ref("UnsupportedMediaType"),
+                    "422": response_ref("Refused"),
+                },
+            },
+        },
+        "/triggers/{id}": {
+            "delete": {
+                "operationId": "deleteTrigger",
+                "summary": "Delete a trigger; the actions it made keep their trigger_id",
+                "parameters": [{"name": "id", "in": "path", "required": True, "schema": ID}],
+                "responses": {
+                    "204": {"description": "Deleted."},
+                    **unauthenticated,
+                    "404": response_ref("NotFound"),
+                },
+            }
+        },
+    }
+
+
 def _schemas() -> dict[str, Any]:
     requirement_map = {"type": "object", "additionalProperties": ref("FieldRequirement")}
     return {
@@ -184,6 +317,7 @@ def _schemas() -> dict[str, Any]:
             },
         },
         **_create_schemas(),
+        **_trigger_schemas(),
         "Error": {
             "type": "object",
             "required": ["field", "message", "code"],
@@ -223,7 +357,7 @@ RESPONSES = {
         "No API key, or not a valid one.",
         {"WWW-Authenticate": _header('Bearer realm="actions-gateway"')},
     ),
-    "NotFound": _error("There is no such action in your company."),
+    "NotFound": _error("There is no such object in your company."),
     "Refused": _error("Refused: every problem at once, each naming its field. Nothing stored."),
     "BadBody": _error("The body is not valid JSON, or not a JSON object."),
     "BodyTooLarge": _error(f"The body is over {MAX_BODY_BYTES} bytes."),
@@ -328,6 +462,7 @@ def _paths() -> dict[str, Any]:
                 },
             }
         },
+        **_trigger_paths(unauthenticated),
         "/openapi.json": {
             "get": {
                 "operationId": "getOpenAPI",

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import col, select
 
-from app.actions import REGISTRY, get_action_type
+from app.actions import REGISTRY, ActionType, DataRequirements, get_action_type
 from app.actions.base import MAX_ID
 from app.actions.validation import check_data
 from app.errors import ErrorCode, NotFound, Problem, ValidationFailed
@@ -86,37 +86,51 @@ def unknown_type(label: str, field: str = "type") -> Problem:
     )
 
 
-async def validate_action(
-    session: AsyncSession, company_id: int, type_name: str, data: Any
-) -> dict[str, Any]:
-    """The data, normalised, if it is valid for the type in this company; else ValidationFailed."""
+def action_type_named(type_name: str, field: str = "type") -> ActionType:
+    """The registered type of this name, or ValidationFailed naming the known ones."""
     action_type = get_action_type(type_name)
     if action_type is None:
-        raise ValidationFailed([unknown_type(type_name)])
-    problems = check_data(action_type.create_action, data)
+        raise ValidationFailed([unknown_type(type_name, field)])
+    return action_type
+
+
+async def validate_data(
+    session: AsyncSession, company_id: int, requirements: DataRequirements, data: Any
+) -> dict[str, Any]:
+    """The data, normalised, if it meets the requirements in this company; else ValidationFailed."""
+    problems = check_data(requirements, data)
     if problems:
         raise ValidationFailed(problems)
     normalised = {k: v for k, v in data.items() if v is not None}
-    problems = await check_references(session, company_id, action_type.create_action, normalised)
+    problems = await check_references(session, company_id, requirements, normalised)
     if problems:
         raise ValidationFailed(problems)
     return normalised
 
 
-async def create_action(
-    rt: Runtime, company_id: int, type_name: str, data: Any, *, trigger_id: int | None = None
-) -> Action:
+async def validate_action(
+    session: AsyncSession, company_id: int, type_name: str, data: Any
+) -> dict[str, Any]:
+    """The data, normalised, if it is valid for the type in this company; else ValidationFailed."""
+    action_type = action_type_named(type_name)
+    return await validate_data(session, company_id, action_type.create_action, data)
+
+
+async def dispatch(rt: Runtime, actions: list[Action]) -> None:
+    """Announce and queue committed actions; from here none can be lost (the sweeper)."""
+    for action in actions:
+        assert action.id is not None, "dispatch actions only after their transaction committed"
+        await publish_action(rt.redis, action)
+        await enqueue_action(rt.redis, action.id)
+
+
+async def create_action(rt: Runtime, company_id: int, type_name: str, data: Any) -> Action:
     """Store the action PENDING, then queue it. Raises ValidationFailed, storing nothing."""
     async with rt.sessions.begin() as session:
         normalised = await validate_action(session, company_id, type_name, data)
-        action = Action(
-            company_id=company_id, type=type_name, data=normalised, trigger_id=trigger_id
-        )
+        action = Action(company_id=company_id, type=type_name, data=normalised)
         session.add(action)
-    # Committed: from here the action cannot be lost; if Redis is down the sweeper queues it.
-    assert action.id is not None
-    await publish_action(rt.redis, action)
-    await enqueue_action(rt.redis, action.id)
+    await dispatch(rt, [action])
     return action
 
 

@@ -26,6 +26,8 @@ from app.errors import PermanentActionError
 from app.events import publish_action
 from app.models import Action, ActionStatus, utcnow
 from app.queue import enqueue_action
+from app.services.firing import sweep_events
+from app.services.workflow_events import enqueue_events, recorded
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -140,6 +142,8 @@ async def _apply(rt: Runtime, claimed: Action) -> Action | None:
         if done is None:
             return None
         await action_type.execute(session, done)
+    # Events the effect caused (a job's status changed) committed with it; now fire them.
+    await enqueue_events(rt.redis, recorded(session))
     return done
 
 
@@ -208,10 +212,11 @@ async def _settle(rt: Runtime, claimed: Action, status: ActionStatus, error: str
 class SweepReport:
     queued: int
     failed: int
+    events_queued: int = 0
 
 
 async def sweep(rt: Runtime) -> SweepReport:
-    """Queue actions that have no live try; fail those whose tries are spent."""
+    """Queue actions that have no live try, and events never fired; fail spent actions."""
     now = utcnow()
     max_tries = rt.settings.action_max_tries
     stale_pending = (col(Action.status) == ActionStatus.PENDING) & (
@@ -247,4 +252,4 @@ async def sweep(rt: Runtime) -> SweepReport:
         # arq refuses a job id that is already queued or running: this only fills gaps.
         if await enqueue_action(rt.redis, action_id):
             queued += 1
-    return SweepReport(queued, failed)
+    return SweepReport(queued, failed, await sweep_events(rt))

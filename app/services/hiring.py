@@ -9,7 +9,17 @@ from sqlmodel import col, select
 from app.actions.base import DataField
 from app.actions.validation import check_value
 from app.errors import ErrorCode, NotFound, Problem, ValidationFailed
-from app.models import JOB_STATUSES, App, DashboardNotification, Job, Note, Tag, utcnow
+from app.models import (
+    JOB_STATUSES,
+    App,
+    DashboardNotification,
+    Job,
+    Note,
+    Tag,
+    TriggerEvent,
+    utcnow,
+)
+from app.services.workflow_events import enqueue_events, record_event, recorded
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -55,6 +65,8 @@ async def set_job_status(rt: Runtime, company_id: int, job_id: int, status: str)
         if job.status != status:
             job.status = status
             job.updated_at = utcnow()
+            await record_event(session, company_id, TriggerEvent.JOB_STATUS_CHANGED, job_id=job_id)
+    await enqueue_events(rt.redis, recorded(session))
     return job
 
 
@@ -68,6 +80,11 @@ async def create_app(rt: Runtime, company_id: int, job_id: int, candidate_name: 
             )
         app = App(company_id=company_id, job_id=job_id, candidate_name=candidate_name)
         session.add(app)
+        await session.flush()
+        await record_event(
+            session, company_id, TriggerEvent.APPLICANT_NEW, job_id=job_id, app_id=app.id
+        )
+    await enqueue_events(rt.redis, recorded(session))
     return app
 
 

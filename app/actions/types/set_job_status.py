@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 
 from app.actions.base import ActionType, DataField, DataRequirements, as_int
 from app.actions.effects import load_job
-from app.models import JOB_STATUSES, utcnow
+from app.models import JOB_STATUSES, TriggerEvent, utcnow
+from app.services.workflow_events import record_event
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +22,14 @@ async def execute(session: AsyncSession, action: Action) -> None:
     if job.status != action.data["status"]:
         job.status = action.data["status"]
         job.updated_at = utcnow()
+        # In the action's own transaction: the event exists if and only if the change does.
+        await record_event(
+            session,
+            action.company_id,
+            TriggerEvent.JOB_STATUS_CHANGED,
+            job_id=as_int(action.data, "job_id"),
+            cause=action,
+        )
 
 
 ACTION_TYPE = ActionType(
