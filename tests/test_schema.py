@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from graphql import GraphQLEnumType, GraphQLObjectType, build_schema
+from graphql import GraphQLEnumType, GraphQLInputObjectType, GraphQLObjectType, build_schema
 
 from tests.support import ROOT, command
 
@@ -44,7 +44,32 @@ CONTRACT = [
     ("Action", "data", {}, "JSON!"),
     ("Action", "executedAt", {}, "DateTime"),
     ("Action", "attempts", {}, "Int!"),
+    ("Query", "triggers", {}, "[Trigger!]!"),
+    ("Mutation", "createTrigger", {"input": "CreateTriggerInput!"}, "CreateTriggerPayload!"),
+    ("Mutation", "deleteTrigger", {"id": "ID!"}, "DeleteTriggerPayload!"),
+    ("CreateTriggerPayload", "trigger", {}, "Trigger"),
+    ("CreateTriggerPayload", "errors", {}, "[UserError!]!"),
+    ("DeleteTriggerPayload", "errors", {}, "[UserError!]!"),
+    ("Trigger", "id", {}, "ID!"),
+    ("Trigger", "event", {}, "TriggerEvent!"),
+    ("Trigger", "actionType", {}, "String!"),
+    ("Trigger", "data", {}, "JSON!"),
+    ("Trigger", "jobId", {}, "ID"),
+    ("Trigger", "createdAt", {}, "DateTime!"),
 ]
+INPUTS = {
+    "CreateActionInput": {"type": "String!", "data": "JSON!"},
+    "CreateTriggerInput": {
+        "event": "TriggerEvent!",
+        "actionType": "String!",
+        "data": "JSON!",
+        "jobId": "ID",
+    },
+}
+ENUMS = {
+    "ActionStatus": ["PENDING", "RUNNING", "EXECUTED", "FAILED", "CANCELED"],
+    "TriggerEvent": ["APPLICANT_NEW", "JOB_STATUS_CHANGED"],
+}
 
 
 def test_schema_keeps_the_contract_names() -> None:
@@ -55,6 +80,12 @@ def test_schema_keeps_the_contract_names() -> None:
         field = graphql_type.fields[field_name]
         assert str(field.type) == result, (type_name, field_name)
         assert {name: str(arg.type) for name, arg in field.args.items()} == arguments
-    status = schema.get_type("ActionStatus")
-    assert isinstance(status, GraphQLEnumType)
-    assert list(status.values) == ["PENDING", "RUNNING", "EXECUTED", "FAILED", "CANCELED"]
+    for name, values in ENUMS.items():
+        enum = schema.get_type(name)
+        assert isinstance(enum, GraphQLEnumType), name
+        assert list(enum.values) == values
+    for name, fields in INPUTS.items():
+        graphql_input = schema.get_type(name)
+        assert isinstance(graphql_input, GraphQLInputObjectType), name
+        # The contract's fields, with their types; the product may add optional ones.
+        assert {k: str(graphql_input.fields[k].type) for k in fields} == fields

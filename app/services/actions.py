@@ -58,6 +58,13 @@ def decode_cursor(cursor: str, field: str = "after") -> int:
     return int(number)
 
 
+def require_page(size: int | None, after: str | None = None, args: PageArgs = PageArgs()) -> None:
+    """ValidationFailed if the page's size or cursor is out of bounds."""
+    problems = page_problems(size, after, args)
+    if problems:
+        raise ValidationFailed(problems)
+
+
 def page_problems(
     size: int | None, after: str | None, args: PageArgs = PageArgs()
 ) -> list[Problem]:
@@ -163,9 +170,7 @@ async def list_actions(
     args: PageArgs = PageArgs(),
 ) -> tuple[list[Action], bool]:
     """A page of the company's actions, newest first, and whether more follow."""
-    problems = page_problems(first, after, args)
-    if problems:
-        raise ValidationFailed(problems)
+    require_page(first, after, args)
     limit = DEFAULT_PAGE_SIZE if first is None else first
     query = select(Action).where(col(Action.company_id) == company_id)
     if after is not None:

@@ -17,10 +17,10 @@ from sqlalchemy import or_, update
 from sqlmodel import col, select
 
 from app.actions.trigger_events import MAX_TRIGGER_DEPTH, supplied_data
-from app.errors import ErrorCode, Problem, ValidationFailed
+from app.errors import ValidationFailed
 from app.models import Action, Trigger, WorkflowEvent, utcnow
 from app.queue import enqueue_event
-from app.services.actions import MAX_PAGE_SIZE, action_type_named, dispatch, validate_data
+from app.services.actions import action_type_named, dispatch, require_page, validate_data
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -151,14 +151,7 @@ async def sweep_events(rt: Runtime) -> int:
 
 async def list_events(rt: Runtime, company_id: int, first: int) -> list[WorkflowEvent]:
     """The company's most recent events, newest first."""
-    if not 0 <= first <= MAX_PAGE_SIZE:
-        raise ValidationFailed(
-            [
-                Problem(
-                    "first", f"first must be between 0 and {MAX_PAGE_SIZE}", ErrorCode.OUT_OF_RANGE
-                )
-            ]
-        )
+    require_page(first)
     async with rt.sessions() as session:
         rows = await session.scalars(
             select(WorkflowEvent)

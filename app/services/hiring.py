@@ -19,6 +19,7 @@ from app.models import (
     TriggerEvent,
     utcnow,
 )
+from app.services.actions import require_page
 from app.services.workflow_events import enqueue_events, record_event, recorded
 
 if TYPE_CHECKING:
@@ -115,10 +116,7 @@ async def notes_of(rt: Runtime, app: App) -> list[Note]:
 async def dashboard_notifications(
     rt: Runtime, company_id: int, first: int
 ) -> list[DashboardNotification]:
-    if not 0 <= first <= 100:
-        raise ValidationFailed(
-            [Problem("first", "first must be between 0 and 100", ErrorCode.OUT_OF_RANGE)]
-        )
+    require_page(first)
     async with rt.sessions() as session:
         rows = await session.scalars(
             select(DashboardNotification)
