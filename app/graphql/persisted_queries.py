@@ -29,29 +29,27 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-KEY_PREFIX = "apq:"
-INDEX_KEY = "apq-index"
+NAMESPACE = "apq"
 SUPPORTED_VERSION = 1
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
-# KEYS: the query's key, the index. ARGV: ttl seconds, then the query to store (absent on a read).
-# A read refreshes the query's place in the index; a write also trims the index to its bound,
-# deleting what it drops, and forgets entries that expired. Server time: gateways' clocks differ.
+# KEYS: the query, the index (keys by last use), a use counter. ARGV: ttl, then the query to
+# store (absent on a read). A read moves the query to the top of the index; a write also trims
+# the index to its bound, deleting what it drops. The counter orders uses strictly, where
+# timestamps could tie. Index entries whose key expired are the least recently used: they go
+# first.
 _SCRIPT = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[1])
 if ARGV[2] == nil then
   local query = redis.call('GET', KEYS[1])
   if query then
     redis.call('EXPIRE', KEYS[1], ttl)
-    redis.call('ZADD', KEYS[2], 'XX', now, KEYS[1])
+    redis.call('ZADD', KEYS[2], 'XX', redis.call('INCR', KEYS[3]), KEYS[1])
   end
   return query
 end
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ttl)
-redis.call('ZADD', KEYS[2], now, KEYS[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - ttl * 1000)
+redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[3]), KEYS[1])
 local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[3])
 if excess > 0 then
   local dropped = redis.call('ZPOPMIN', KEYS[2], excess)
@@ -105,19 +103,28 @@ class QueryStore:
     max_queries: int
     max_query_bytes: int
     ttl_seconds: int
+    # Keys are `{namespace}:{sha256}`, the index `{namespace}-index`.
+    namespace: str = NAMESPACE
+
+    def _keys(self, digest: str) -> list[str]:
+        ns = self.namespace
+        return [f"{ns}:{digest}", f"{ns}-index", f"{ns}-clock"]
 
     @classmethod
-    def from_settings(cls, redis: Redis, settings: Settings) -> QueryStore:
+    def from_settings(
+        cls, redis: Redis, settings: Settings, namespace: str = NAMESPACE
+    ) -> QueryStore:
         return cls(
             redis.register_script(_SCRIPT),
             settings.apq_max_queries,
             settings.apq_max_query_bytes,
             settings.apq_ttl_seconds,
+            namespace,
         )
 
     async def get(self, digest: str) -> str | None:
         try:
-            found = await self.script([KEY_PREFIX + digest, INDEX_KEY], [self.ttl_seconds])
+            found = await self.script(self._keys(digest), [self.ttl_seconds])
         except RedisError as exc:
             # Without Redis the client is told to send the query: slower, never wrong.
             log.warning("persisted query lookup failed: %s", exc)
@@ -129,9 +136,7 @@ class QueryStore:
         if len(query.encode()) > self.max_query_bytes:
             return False
         try:
-            await self.script(
-                [KEY_PREFIX + digest, INDEX_KEY], [self.ttl_seconds, query, self.max_queries]
-            )
+            await self.script(self._keys(digest), [self.ttl_seconds, query, self.max_queries])
         except RedisError as exc:
             log.warning("persisted query not stored: %s", exc)
             return False
