@@ -18,28 +18,28 @@ REFUSED_ORIGIN = "https://evil.example"
 PING = "{ actionTypes { name } }"
 
 
-def preflight(base_url: str, origin: str, path: str = "/graphql") -> httpx.Response:
+async def preflight(base_url: str, origin: str, path: str = "/graphql") -> httpx.Response:
     """What a browser sends before a cross-origin JSON POST with an API key."""
-    return httpx.options(
-        base_url + path,
-        headers={
-            "Origin": origin,
-            "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "authorization, content-type",
-        },
-    )
+    async with httpx.AsyncClient(base_url=base_url) as client:
+        return await client.options(
+            path,
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization, content-type",
+            },
+        )
 
 
-def post_from(caller: Caller, origin: str) -> httpx.Response:
-    return httpx.post(
-        caller.base_url + "/graphql",
-        json={"query": PING},
-        headers={**caller.headers, "Origin": origin},
-    )
+async def post_from(caller: Caller, origin: str) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=caller.base_url) as client:
+        return await client.post(
+            "/graphql", json={"query": PING}, headers={**caller.headers, "Origin": origin}
+        )
 
 
-def test_preflight_from_an_allowed_origin_allows_the_api_key(gateway: str) -> None:
-    response = preflight(gateway, ALLOWED_ORIGIN)
+async def test_preflight_from_an_allowed_origin_allows_the_api_key(gateway: str) -> None:
+    response = await preflight(gateway, ALLOWED_ORIGIN)
     assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] == ALLOWED_ORIGIN
     allowed_headers = response.headers["access-control-allow-headers"].lower()
@@ -49,19 +49,19 @@ def test_preflight_from_an_allowed_origin_allows_the_api_key(gateway: str) -> No
     assert "access-control-allow-credentials" not in response.headers
 
 
-def test_preflight_from_a_refused_origin_is_refused(gateway: str) -> None:
-    response = preflight(gateway, REFUSED_ORIGIN)
+async def test_preflight_from_a_refused_origin_is_refused(gateway: str) -> None:
+    response = await preflight(gateway, REFUSED_ORIGIN)
     assert response.status_code == 400
     assert "access-control-allow-origin" not in response.headers
 
 
-def test_rest_is_open_to_the_same_origins(gateway: str) -> None:
-    response = preflight(gateway, ALLOWED_ORIGIN, "/api/v1/actions")
+async def test_rest_is_open_to_the_same_origins(gateway: str) -> None:
+    response = await preflight(gateway, ALLOWED_ORIGIN, "/api/v1/actions")
     assert response.headers["access-control-allow-origin"] == ALLOWED_ORIGIN
 
 
 async def test_a_request_from_an_allowed_origin_may_be_read_by_the_page(caller: Caller) -> None:
-    response = post_from(caller, ALLOWED_ORIGIN)
+    response = await post_from(caller, ALLOWED_ORIGIN)
     assert response.status_code == 200 and "errors" not in response.json()
     assert response.headers["access-control-allow-origin"] == ALLOWED_ORIGIN
     assert "Origin" in response.headers["vary"]
@@ -70,7 +70,7 @@ async def test_a_request_from_an_allowed_origin_may_be_read_by_the_page(caller: 
 async def test_a_request_from_a_refused_origin_may_not_be_read_by_the_page(
     caller: Caller,
 ) -> None:
-    response = post_from(caller, REFUSED_ORIGIN)
+    response = await post_from(caller, REFUSED_ORIGIN)
     # The browser, not the server, withholds the answer: it sees no Allow-Origin for the page.
     assert "access-control-allow-origin" not in response.headers
 
@@ -91,20 +91,21 @@ async def test_websocket_from_a_refused_origin_is_refused(caller: Caller) -> Non
 async def test_dev_allows_local_front_ends_on_any_port(
     caller: Caller, dev_gateway: str, origin: str
 ) -> None:
-    assert preflight(dev_gateway, origin).headers["access-control-allow-origin"] == origin
+    allowed = await preflight(dev_gateway, origin)
+    assert allowed.headers["access-control-allow-origin"] == origin
     local = dataclasses.replace(caller, base_url=dev_gateway)
     async with local.websocket(origin=origin) as ws:
         assert ws.protocol == "graphql-transport-ws"
     # Outside dev, the same page is refused.
-    assert preflight(caller.base_url, origin).status_code == 400
+    assert (await preflight(caller.base_url, origin)).status_code == 400
     with pytest.raises(websockets.InvalidStatus):
         async with caller.websocket(origin=origin):
             pass
 
 
 @pytest.mark.parametrize("origin", ["http://localhost.evil.example", "https://localhost:5173"])
-def test_dev_allows_only_local_origins(dev_gateway: str, origin: str) -> None:
-    assert preflight(dev_gateway, origin).status_code == 400
+async def test_dev_allows_only_local_origins(dev_gateway: str, origin: str) -> None:
+    assert (await preflight(dev_gateway, origin)).status_code == 400
 
 
 def test_cors_origins_is_a_comma_separated_list_of_normalised_origins(

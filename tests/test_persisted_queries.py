@@ -36,7 +36,12 @@ def extensions(digest: str, version: int = 1) -> dict[str, Any]:
     return {"persistedQuery": {"version": version, "sha256Hash": digest}}
 
 
-def post(
+async def send(caller: Caller, method: str, **kwargs: Any) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=caller.base_url, timeout=30) as client:
+        return await client.request(method, "/graphql", **kwargs)
+
+
+async def post(
     caller: Caller,
     *,
     digest: str,
@@ -46,23 +51,27 @@ def post(
     body: dict[str, Any] = {"extensions": extensions(digest), "variables": variables or {}}
     if query is not None:
         body["query"] = query
-    response = httpx.post(caller.base_url + "/graphql", json=body, headers=caller.headers)
+    response = await send(caller, "POST", json=body, headers=caller.headers)
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()
     return result
 
 
-def get(
-    caller: Caller, *, digest: str, variables: dict[str, Any] | None = None, **headers: str
+async def get(
+    caller: Caller,
+    *,
+    digest: str,
+    variables: dict[str, Any] | None = None,
+    if_none_match: str | None = None,
 ) -> httpx.Response:
+    """A GET as Apollo Client's useGETForHashedQueries sends it."""
     params = {"extensions": json.dumps(extensions(digest))}
     if variables is not None:
         params["variables"] = json.dumps(variables)
-    return httpx.get(
-        caller.base_url + "/graphql",
-        params=params,
-        headers={**caller.headers, "Accept": "application/json", **headers},
-    )
+    headers = {**caller.headers, "Accept": "application/json"}
+    if if_none_match is not None:
+        headers["If-None-Match"] = if_none_match
+    return await send(caller, "GET", params=params, headers=headers)
 
 
 async def test_hash_alone_is_not_found_then_the_query_once_then_the_hash_suffices(
@@ -70,12 +79,12 @@ async def test_hash_alone_is_not_found_then_the_query_once_then_the_hash_suffice
 ) -> None:
     query = unique_query()
     digest = sha256(query)
-    assert post(caller, digest=digest)["errors"] == [NOT_FOUND]
+    assert (await post(caller, digest=digest))["errors"] == [NOT_FOUND]
 
-    first = post(caller, digest=digest, query=query)
+    first = await post(caller, digest=digest, query=query)
     assert "errors" not in first and len(first["data"]["actionTypes"]) >= 4
 
-    assert post(caller, digest=digest) == first
+    assert await post(caller, digest=digest) == first
 
 
 async def test_every_gateway_process_shares_the_persisted_queries(
@@ -83,38 +92,38 @@ async def test_every_gateway_process_shares_the_persisted_queries(
 ) -> None:
     query = unique_query("actionTypes { typeName }")
     other = dataclasses.replace(caller, base_url=dev_gateway)
-    assert post(other, digest=sha256(query))["errors"] == [NOT_FOUND]
-    stored = post(caller, digest=sha256(query), query=query)
-    assert post(other, digest=sha256(query)) == stored
+    assert (await post(other, digest=sha256(query)))["errors"] == [NOT_FOUND]
+    stored = await post(caller, digest=sha256(query), query=query)
+    assert await post(other, digest=sha256(query)) == stored
 
 
 async def test_get_runs_a_persisted_query_and_revalidates_with_etag(caller: Caller) -> None:
     query = unique_query("actions(first: 5) { edges { node { id status } } }")
     digest = sha256(query)
-    post(caller, digest=digest, query=query)
+    await post(caller, digest=digest, query=query)
 
-    first = get(caller, digest=digest)
+    first = await get(caller, digest=digest)
     assert first.status_code == 200 and first.json() == {"data": {"actions": {"edges": []}}}
     assert first.headers["cache-control"] == "private, no-cache"
     assert "Authorization" in first.headers["vary"]
     etag = first.headers["etag"]
 
-    unchanged = get(caller, digest=digest, **{"If-None-Match": etag})
+    unchanged = await get(caller, digest=digest, if_none_match=etag)
     assert unchanged.status_code == 304 and unchanged.content == b""
     assert unchanged.headers["etag"] == etag
 
     await caller.create_action("post_dashboard_notification", {"message": "news"})
-    changed = get(caller, digest=digest, **{"If-None-Match": etag})
+    changed = await get(caller, digest=digest, if_none_match=etag)
     assert changed.status_code == 200 and changed.headers["etag"] != etag
     assert len(changed.json()["data"]["actions"]["edges"]) == 1
 
 
 async def test_get_with_variables_and_a_miss_answers_like_post(caller: Caller) -> None:
     query = f"query Q{uuid.uuid4().hex}($id: ID!) {{ action(id: $id) {{ id }} }}"
-    miss = get(caller, digest=sha256(query), variables={"id": "1"})
+    miss = await get(caller, digest=sha256(query), variables={"id": "1"})
     assert miss.status_code == 200 and miss.json()["errors"] == [NOT_FOUND]
-    post(caller, digest=sha256(query), query=query, variables={"id": "1"})
-    hit = get(caller, digest=sha256(query), variables={"id": "1"})
+    await post(caller, digest=sha256(query), query=query, variables={"id": "1"})
+    hit = await get(caller, digest=sha256(query), variables={"id": "1"})
     assert hit.json() == {"data": {"action": None}}
 
 
@@ -123,10 +132,10 @@ async def test_a_persisted_mutation_is_never_run_over_get(caller: Caller) -> Non
         f"mutation M{uuid.uuid4().hex} {{ createAction(input: "
         '{type: "post_dashboard_notification", data: {message: "once"}}) { action { id } } }'
     )
-    created = post(caller, digest=sha256(mutation), query=mutation)
+    created = await post(caller, digest=sha256(mutation), query=mutation)
     assert created["data"]["createAction"]["action"]["id"]
 
-    response = get(caller, digest=sha256(mutation))
+    response = await get(caller, digest=sha256(mutation))
     assert response.status_code == 400
     listed = await caller.graphql("{ actions { edges { node { id } } } }")
     assert len(listed["actions"]["edges"]) == 1
@@ -137,10 +146,10 @@ async def test_a_hash_that_does_not_match_its_query_is_refused_and_not_kept(
 ) -> None:
     query = unique_query()
     wrong = sha256(query + " ")
-    body = post(caller, digest=wrong, query=query)
+    body = await post(caller, digest=wrong, query=query)
     assert body["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_HASH_MISMATCH"
     assert body["data"] is None
-    assert post(caller, digest=wrong)["errors"] == [NOT_FOUND]
+    assert (await post(caller, digest=wrong))["errors"] == [NOT_FOUND]
 
 
 @pytest.mark.parametrize(
@@ -150,33 +159,30 @@ async def test_a_hash_that_does_not_match_its_query_is_refused_and_not_kept(
 async def test_a_malformed_persisted_query_extension_is_refused(
     caller: Caller, persisted: object
 ) -> None:
-    response = httpx.post(
-        caller.base_url + "/graphql",
-        json={"extensions": {"persistedQuery": persisted}},
-        headers=caller.headers,
+    response = await send(
+        caller, "POST", json={"extensions": {"persistedQuery": persisted}}, headers=caller.headers
     )
     assert response.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_INVALID"
 
 
 async def test_a_query_that_does_not_validate_is_not_kept(caller: Caller) -> None:
     query = unique_query("noSuchField")
-    body = post(caller, digest=sha256(query), query=query)
+    body = await post(caller, digest=sha256(query), query=query)
     assert "noSuchField" in body["errors"][0]["message"]
-    assert post(caller, digest=sha256(query))["errors"] == [NOT_FOUND]
+    assert (await post(caller, digest=sha256(query)))["errors"] == [NOT_FOUND]
 
 
 async def test_a_query_over_the_size_bound_runs_but_is_not_kept(caller: Caller) -> None:
     query = unique_query() + "\n# " + "x" * Settings().apq_max_query_bytes
-    body = post(caller, digest=sha256(query), query=query)
+    body = await post(caller, digest=sha256(query), query=query)
     assert "errors" not in body and body["data"]["actionTypes"]
-    assert post(caller, digest=sha256(query))["errors"] == [NOT_FOUND]
+    assert (await post(caller, digest=sha256(query)))["errors"] == [NOT_FOUND]
 
 
 async def test_persisted_queries_need_an_api_key(caller: Caller) -> None:
     query = unique_query()
-    response = httpx.post(
-        caller.base_url + "/graphql",
-        json={"query": query, "extensions": extensions(sha256(query))},
+    response = await send(
+        caller, "POST", json={"query": query, "extensions": extensions(sha256(query))}
     )
     assert response.status_code == 401
 
