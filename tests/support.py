@@ -213,7 +213,10 @@ class GraphQLSocket:
 
     async def receive(self, timeout: float = 30) -> dict[str, Any]:
         while True:
-            message: dict[str, Any] = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+            frame = await asyncio.wait_for(self.ws.recv(), timeout)
+            # The protocols speak JSON in text frames; browsers' clients reject binary ones.
+            assert isinstance(frame, str), f"a binary frame: {frame!r}"
+            message: dict[str, Any] = json.loads(frame)
             if message["type"] not in ("ka", "ping", "pong"):
                 return message
 

@@ -134,5 +134,7 @@ class GraphQLView(GraphQL[Context, None]):
         context.authenticated_company_id = company_id
         return None
 
-    def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
+    def encode_json(self, data: object) -> str:
+        # Text, not bytes: Strawberry sends bytes over WebSocket as binary frames, which
+        # graphql-ws clients (browsers' included) cannot read.
+        return orjson.dumps(data).decode()
