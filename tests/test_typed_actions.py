@@ -116,18 +116,28 @@ async def test_typed_mutations_share_validation_and_name_the_typed_field(
     caller: Caller, other_caller: Caller
 ) -> None:
     foreign_app = await other_caller.create_app(await other_caller.create_job())
-    refused = await create(caller, "createTagAppAction", {"appId": foreign_app, "tagText": "x"})
-    assert refused == {
-        "action": None,
-        "errors": [
-            {"field": "appId", "message": f"app {foreign_app} not found", "code": "NOT_FOUND"}
-        ],
-    }
     app_id = await caller.create_app(await caller.create_job())
-    blank = await create(caller, "createNoteAppAction", {"appId": app_id, "noteText": "  "})
-    assert blank["errors"] == [
-        {"field": "noteText", "message": "note_text must not be empty", "code": "BLANK"}
+    # (generic type and data, typed mutation and input, the field each names)
+    cases = [
+        (
+            ("tag_app", {"app_id": int(foreign_app), "tag_text": "x"}),
+            ("createTagAppAction", {"appId": foreign_app, "tagText": "x"}),
+            ("data.app_id", "appId", "NOT_FOUND"),
+        ),
+        (
+            ("note_app", {"app_id": int(app_id), "note_text": "  "}),
+            ("createNoteAppAction", {"appId": app_id, "noteText": "  "}),
+            ("data.note_text", "noteText", "BLANK"),
+        ),
     ]
+    for (type_name, data), (mutation, input), (generic_field, typed_field, code) in cases:
+        generic = await caller.create_action(type_name, data)
+        assert [(e["field"], e["code"]) for e in generic["errors"]] == [(generic_field, code)]
+        typed = await create(caller, mutation, input)
+        assert typed == {
+            "action": None,
+            "errors": [{**generic["errors"][0], "field": typed_field}],
+        }
     listed = await caller.graphql("{ actions { edges { node { id } } } }")
     assert listed["actions"]["edges"] == [], "nothing is stored for a refused request"
 
