@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 import uvicorn
+from pydantic import ValidationError
 
 from app.settings import Settings, get_settings
 
@@ -18,6 +19,16 @@ def _configure_logging() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+
+
+def settings_problems(exc: ValidationError) -> str:
+    """One line per problem, named by its environment variable."""
+    lines = []
+    for error in exc.errors():
+        name = str(error["loc"][0]).upper() if error["loc"] else ""
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"  {name}: {message}" if name else f"  {message}")
+    return "\n".join(lines)
 
 
 def cmd_migrate(settings: Settings) -> None:
@@ -91,7 +102,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     create.add_argument("--json", action="store_true", help="print {company_id, api_key} as JSON")
 
     args = parser.parse_args(argv)
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        raise SystemExit(f"error: invalid settings:\n{settings_problems(exc)}") from None
     if args.command == "export-schema":
         cmd_export_schema()
         return

@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from app import rest
+from app.cors import cors_middleware
 from app.graphql.schema import schema
 from app.graphql.view import GraphQLView
 from app.runtime import Runtime
@@ -37,7 +38,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             await runtime.close()
 
-    graphql = GraphQLView(schema, keep_alive=True, keep_alive_interval=15)
+    graphql = GraphQLView(
+        schema,
+        keep_alive=True,
+        keep_alive_interval=15,
+        # Browsers do not apply CORS to WebSocket handshakes: the view checks Origin itself.
+        allowed_origins=settings.cors_origins,
+        allowed_origin_regex=settings.cors_origin_regex,
+    )
     routes = [
         Route("/", index),
         Route("/healthz", healthz),
@@ -45,4 +53,4 @@ def create_app(settings: Settings | None = None) -> Starlette:
         WebSocketRoute("/graphql", graphql),
         rest.mount(),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, middleware=[cors_middleware(settings)], lifespan=lifespan)

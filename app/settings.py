@@ -3,10 +3,48 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+# What `dev` lets call it besides CORS_ORIGINS: a front end on any local port.
+DEV_ORIGIN_REGEX = r"http://(localhost|127\.0\.0\.1)(:[0-9]{1,5})?"
+
+
+def _not_an_origin(text: str) -> ValueError:
+    return ValueError(
+        f"{text[:80]!r} is not an origin: expected scheme://host[:port], "
+        "e.g. https://app.example.com (no path), or *"
+    )
+
+
+def normalize_origin(value: str) -> str:
+    """An origin as browsers send it in `Origin` (lowercase, no default port), or ValueError."""
+    text = value.strip()
+    if text == "*":
+        return text
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        raise _not_an_origin(text) from None
+    scheme = parts.scheme.lower()
+    if (
+        scheme not in _DEFAULT_PORTS
+        or not parts.hostname
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or parts.username is not None
+    ):
+        raise _not_an_origin(text)
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    if port is not None and port != _DEFAULT_PORTS[scheme]:
+        host = f"{host}:{port}"
+    return f"{scheme}://{host}"
 
 
 class Settings(BaseSettings):
@@ -35,6 +73,17 @@ class Settings(BaseSettings):
     # How often the sweeper looks for actions that were stored but never queued.
     sweep_interval_seconds: int = Field(default=10, ge=1, le=3600)
 
+    # Browser origins allowed to call the gateway (HTTP and WebSocket), comma-separated.
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Cookies and HTTP auth across origins; API keys travel in Authorization, which needs none.
+    cors_allow_credentials: bool = False
+
+    # Automatic persisted queries, shared by every gateway through Redis. The bound on memory
+    # is apq_max_queries * apq_max_query_bytes; the least recently used are forgotten first.
+    apq_max_queries: int = Field(default=5000, ge=1, le=1_000_000)
+    apq_max_query_bytes: int = Field(default=16384, ge=256, le=1_048_576)
+    apq_ttl_seconds: int = Field(default=86400, ge=60, le=30 * 86400)
+
     @field_validator("database_url")
     @classmethod
     def _async_driver(cls, value: str) -> str:
@@ -51,9 +100,33 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: object) -> list[str]:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            raise ValueError("CORS_ORIGINS must be a comma-separated list of origins")
+        origins = [normalize_origin(str(item)) for item in items if str(item).strip()]
+        return list(dict.fromkeys(origins))
+
+    @model_validator(mode="after")
+    def _no_wildcard_with_credentials(self) -> Settings:
+        # A browser would send the user's cookies to any site's requests: never allow that.
+        if self.cors_allow_credentials and "*" in self.cors_origins:
+            raise ValueError(
+                "CORS_ORIGINS='*' cannot be combined with CORS_ALLOW_CREDENTIALS=true: "
+                "list the origins that may send credentials"
+            )
+        return self
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def cors_origin_regex(self) -> str | None:
+        """Origins allowed by pattern (whole match): in dev, local front ends on any port."""
+        return DEV_ORIGIN_REGEX if self.environment == "dev" else None
 
 
 @lru_cache

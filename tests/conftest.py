@@ -23,7 +23,15 @@ from app.embedded_redis import EmbeddedRedis
 from app.runtime import Runtime
 from app.services.api_keys import create_company
 from app.settings import Settings
-from tests.support import Caller, command, free_port, start_process, stop_process, wait_http
+from tests.support import (
+    ALLOWED_ORIGIN,
+    Caller,
+    command,
+    free_port,
+    start_process,
+    stop_process,
+    wait_http,
+)
 
 # Short timings so that recovery paths are exercised in seconds, not minutes.
 TEST_TIMINGS = {"ACTION_TIMEOUT_SECONDS": "5", "SWEEP_INTERVAL_SECONDS": "1"}
@@ -73,7 +81,12 @@ def database_url(artifacts: Path) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def env(database_url: str, redis_url: str) -> dict[str, str]:
     """The environment of every process the tests start."""
-    return {"DATABASE_URL": database_url, "REDIS_URL": redis_url, **TEST_TIMINGS}
+    return {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "CORS_ORIGINS": ALLOWED_ORIGIN,
+        **TEST_TIMINGS,
+    }
 
 
 @pytest.fixture(scope="session")
@@ -109,6 +122,22 @@ def gateway(env: dict[str, str], migrated: None, artifacts: Path) -> Iterator[st
         yield f"http://127.0.0.1:{port}"
     finally:
         stop_process(worker)
+        stop_process(server)
+
+
+@pytest.fixture(scope="session")
+def dev_gateway(env: dict[str, str], migrated: None, artifacts: Path) -> Iterator[str]:
+    """A second gateway on the same database and Redis, in dev mode; its base URL."""
+    port = free_port()
+    server = start_process(
+        command("serve"),
+        {**env, "PORT": str(port), "ENVIRONMENT": "dev"},
+        artifacts / "dev-gateway.log",
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz")
+        yield f"http://127.0.0.1:{port}"
+    finally:
         stop_process(server)
 
 

@@ -27,6 +27,8 @@ from app.runtime import Runtime
 from tests.openapi_check import assert_documented
 
 ROOT = Path(__file__).resolve().parent.parent
+# The browser origin the test gateways allow (CORS_ORIGINS).
+ALLOWED_ORIGIN = "https://app.example.com"
 
 
 def free_port() -> int:
@@ -184,10 +186,15 @@ class Caller:
 
     @asynccontextmanager
     async def websocket(
-        self, protocol: str = "graphql-transport-ws"
+        self, protocol: str = "graphql-transport-ws", origin: str | None = None
     ) -> AsyncIterator[GraphQLSocket]:
+        """A connection made as a browser page on `origin` would (none: not a browser)."""
         url = self.base_url.replace("http://", "ws://") + "/graphql"
-        async with websockets.connect(url, subprotocols=[protocol]) as ws:  # type: ignore[list-item]
+        async with websockets.connect(
+            url,
+            subprotocols=[protocol],  # type: ignore[list-item]
+            origin=origin,  # type: ignore[arg-type]
+        ) as ws:
             socket_ = GraphQLSocket(ws, protocol)
             await socket_.init({"Authorization": f"Bearer {self.api_key}"})
             yield socket_
@@ -206,7 +213,10 @@ class GraphQLSocket:
 
     async def receive(self, timeout: float = 30) -> dict[str, Any]:
         while True:
-            message: dict[str, Any] = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+            frame = await asyncio.wait_for(self.ws.recv(), timeout)
+            # The protocols speak JSON in text frames; browsers' clients reject binary ones.
+            assert isinstance(frame, str), f"a binary frame: {frame!r}"
+            message: dict[str, Any] = json.loads(frame)
             if message["type"] not in ("ka", "ping", "pong"):
                 return message
 

@@ -32,6 +32,8 @@ class DataField:
     description: str
     allowed_values: tuple[str, ...] | None = None
     references: Reference | None = None
+    # What typed clients call the allowed values (a GraphQL enum), e.g. JobStatus.
+    enum_name: str | None = None
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import strawberry
 from strawberry.scalars import JSON
@@ -39,6 +39,17 @@ class CreateActionInput:
 class CreateActionPayload:
     action: Action | None
     errors: list[UserError]
+
+
+async def create_action_payload(info: Info, type_name: str, data: Any) -> CreateActionPayload:
+    """Every create-action mutation, generic or typed, goes through here to the service."""
+    ctx = info.context
+    row, errors = await attempt(
+        lambda: actions.create_action(ctx.runtime, ctx.company_id, type_name, data)
+    )
+    return CreateActionPayload(
+        action=None if row is None else Action.from_model(row), errors=errors
+    )
 
 
 @strawberry.input
@@ -81,13 +92,7 @@ class SetJobStatusPayload:
 class Mutation:
     @strawberry.mutation(description="Create an action; it runs asynchronously, watch it finish.")
     async def create_action(self, info: Info, input: CreateActionInput) -> CreateActionPayload:
-        ctx = info.context
-        row, errors = await attempt(
-            lambda: actions.create_action(ctx.runtime, ctx.company_id, input.type, input.data)
-        )
-        return CreateActionPayload(
-            action=None if row is None else Action.from_model(row), errors=errors
-        )
+        return await create_action_payload(info, input.type, input.data)
 
     @strawberry.mutation
     async def create_job(self, info: Info, input: CreateJobInput) -> CreateJobPayload:

@@ -18,6 +18,7 @@ from app.graphql.mutations import Mutation as CoreMutation
 from app.graphql.queries import Query as CoreQuery
 from app.graphql.subscriptions import Subscription
 from app.graphql.triggers import TriggerMutation, TriggerQuery
+from app.graphql.typed_mutations import TypedActionMutations
 
 MAX_DEPTH = 10
 MAX_ALIASES = 30
@@ -25,9 +26,10 @@ MAX_TOKENS = 2000
 # Parsing and validating a document costs far more than running it: do each once per document.
 CACHE_SIZE = 512
 
-# Each area keeps its fields in its own module; the root types join them.
+# Each area keeps its fields in its own module; the root types join them. The typed
+# createXAction mutations are generated from the registry, one per action type.
 Query = merge_types("Query", (CoreQuery, TriggerQuery))
-Mutation = merge_types("Mutation", (CoreMutation, TriggerMutation))
+Mutation = merge_types("Mutation", (CoreMutation, TriggerMutation, TypedActionMutations))
 
 schema = strawberry.Schema(
     query=Query,

@@ -11,6 +11,7 @@ from strawberry.scalars import JSON
 from app import models
 from app.actions import base as registry
 from app.actions import type_name_of
+from app.graphql.action_data import ACTION_DATA, ActionData
 from app.graphql.context import Info
 from app.models import ActionStatus
 from app.services import hiring
@@ -104,6 +105,13 @@ class Action:
     version: int = strawberry.field(
         description="Increases with every change: a later event has a greater version."
     )
+
+    @strawberry.field(
+        description="The data, typed by the action type: select e.g. "
+        "`... on TagAppData { appId tagText }`. Null for a type no longer registered."
+    )
+    def typed_data(self) -> ActionData | None:
+        return ACTION_DATA.of(self.type, self.data)
 
     @classmethod
     def from_model(cls, action: models.Action) -> Action:

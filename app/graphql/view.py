@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET
 
+from app.graphql import http_cache, persisted_queries
 from app.graphql.context import Context
 from app.services.api_keys import authenticate
 
 if TYPE_CHECKING:
-    from starlette.responses import Response
+    from cross_web import AsyncHTTPRequestAdapter
     from starlette.types import Receive, Scope, Send
     from starlette.websockets import WebSocket
+    from strawberry.http import GraphQLRequestData
+    from strawberry.http.base import BaseRequestProtocol
 
     from app.runtime import Runtime
 
@@ -34,6 +40,13 @@ def unauthenticated_response() -> JSONResponse:
 
 
 class GraphQLView(GraphQL[Context, None]):
+    def __init__(self, *args: Any, allowed_origin_regex: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Origins allowed by pattern besides `allowed_origins` (dev: local front ends).
+        self.allowed_origin_pattern = (
+            None if allowed_origin_regex is None else re.compile(allowed_origin_regex)
+        )
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             request = Request(scope, receive)
@@ -47,6 +60,55 @@ class GraphQLView(GraphQL[Context, None]):
                     return
                 scope[COMPANY_SCOPE_KEY] = company_id
         await super().__call__(scope, receive, send)
+
+    def is_websocket_origin_allowed(self, request: WebSocket, origin: str) -> bool:
+        pattern = self.allowed_origin_pattern
+        return super().is_websocket_origin_allowed(request, origin) or bool(
+            pattern is not None and pattern.fullmatch(origin)
+        )
+
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        # A GET with only a persisted query's hash is an operation, not a visit to the explorer.
+        return super().should_render_graphql_ide(request) and (
+            request.query_params.get("extensions") is None
+        )
+
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        response = await super().run(request, context, root_value)
+        if isinstance(request, Request) and isinstance(response, Response):
+            return http_cache.revalidated(request, response)
+        return response
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """Run an operation, standing in a persisted query's text for its hash."""
+        try:
+            lookup = await persisted_queries.look_up(
+                context.runtime, request_data.query, request_data.extensions
+            )
+        except persisted_queries.PersistedQueryError as exc:
+            return ExecutionResult(data=None, errors=[exc.as_graphql_error()])
+        if lookup is not None:
+            request_data.query = lookup.query
+        result = await super().execute_single(
+            request=request,
+            request_adapter=request_adapter,
+            sub_response=sub_response,
+            context=context,
+            root_value=root_value,
+            request_data=request_data,
+        )
+        # Kept only once it has run: a document that does not parse or validate has no data.
+        if lookup is not None and result.data is not None:
+            await lookup.keep()
+        return result
 
     @staticmethod
     def _runtime(request: Request | WebSocket) -> Runtime:
@@ -72,5 +134,7 @@ class GraphQLView(GraphQL[Context, None]):
         context.authenticated_company_id = company_id
         return None
 
-    def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
+    def encode_json(self, data: object) -> str:
+        # Text, not bytes: Strawberry sends bytes over WebSocket as binary frames, which
+        # graphql-ws clients (browsers' included) cannot read.
+        return orjson.dumps(data).decode()

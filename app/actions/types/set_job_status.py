@@ -14,7 +14,9 @@ if TYPE_CHECKING:
 
     from app.models import Action
 
-STATUS = DataField("status", "string", "The job's new status.", allowed_values=JOB_STATUSES)
+STATUS = DataField(
+    "status", "string", "The job's new status.", allowed_values=JOB_STATUSES, enum_name="JobStatus"
+)
 
 
 async def execute(session: AsyncSession, action: Action) -> None:

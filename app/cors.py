@@ -1,0 +1,26 @@
+"""Which browser origins may call the gateway: CORS for HTTP, the same list for WebSockets."""
+
+from __future__ import annotations
+
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+
+from app.settings import Settings
+
+ALLOWED_METHODS = ("GET", "POST", "DELETE")
+# Authorization carries the API key; Content-Type: application/json makes every POST preflighted.
+ALLOWED_HEADERS = ("Authorization", "Content-Type")
+# How long a browser may reuse a preflight's answer.
+PREFLIGHT_MAX_AGE_SECONDS = 600
+
+
+def cors_middleware(settings: Settings) -> Middleware:
+    return Middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_origin_regex=settings.cors_origin_regex,
+        allow_methods=ALLOWED_METHODS,
+        allow_headers=ALLOWED_HEADERS,
+        allow_credentials=settings.cors_allow_credentials,
+        max_age=PREFLIGHT_MAX_AGE_SECONDS,
+    )
