@@ -5,20 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import sys
 from collections.abc import Sequence
 
-import uvicorn
 from pydantic import ValidationError
 
+from app.observability.logs import configure_logging
 from app.settings import Settings, get_settings
-
-
-def _configure_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
 
 
 def settings_problems(exc: ValidationError) -> str:
@@ -70,8 +63,10 @@ def cmd_companies_create(settings: Settings, name: str, as_json: bool) -> None:
 
 def cmd_serve(settings: Settings) -> None:
     from app.main import create_app
+    from app.server import GatewayServer, uvicorn_config
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    app = create_app(settings)
+    GatewayServer(uvicorn_config(app, settings), app.state.websockets).run()
 
 
 def cmd_worker(settings: Settings, burst: bool) -> None:
@@ -109,7 +104,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "export-schema":
         cmd_export_schema()
         return
-    _configure_logging()
+    # JSON lines unless LOG_FORMAT says otherwise; `dev` is for people, so text there.
+    configure_logging(
+        settings.log_format or ("text" if args.command == "dev" else "json"), settings.log_level
+    )
     if args.command == "migrate":
         cmd_migrate(settings)
     elif args.command == "companies":

@@ -12,7 +12,6 @@ import contextlib
 import signal
 from pathlib import Path
 
-import uvicorn
 from sqlmodel import col, select
 
 from app.db import create_engine, create_session_factory
@@ -20,6 +19,7 @@ from app.embedded_redis import EmbeddedRedis
 from app.main import create_app
 from app.migrate import upgrade
 from app.models import Company
+from app.server import GatewayServer, uvicorn_config
 from app.services.api_keys import new_key, store_known_key
 from app.settings import Settings
 from worker.settings import create_worker
@@ -57,18 +57,16 @@ async def ensure_dev_key(settings: Settings) -> str:
     return key
 
 
-class _Server(uvicorn.Server):
+class _Server(GatewayServer):
     # Signals are handled by run_all, which stops the worker too.
     @contextlib.contextmanager
     def capture_signals(self):  # type: ignore[no-untyped-def]
         yield
 
 
-async def run_all(settings: Settings) -> None:
-    config = uvicorn.Config(
-        create_app(settings), host=settings.host, port=settings.port, log_level="info"
-    )
-    server = _Server(config)
+async def run_all(settings: Settings, dev_api_key: str) -> None:
+    app = create_app(settings, dev_api_key=dev_api_key)
+    server = _Server(uvicorn_config(app, settings), app.state.websockets)
     worker = create_worker(settings, handle_signals=False)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -103,6 +101,7 @@ def run_dev(settings: Settings) -> None:
         host = "localhost" if settings.host in ("127.0.0.1", "0.0.0.0") else settings.host
         print(
             f"\n  actions gateway (dev)\n"
+            f"  status board:     http://{host}:{settings.port}/\n"
             f"  GraphQL explorer: http://{host}:{settings.port}/graphql\n"
             f"  API key:          {key}\n"
             f"  (send it as  Authorization: Bearer {key})\n"
@@ -110,4 +109,4 @@ def run_dev(settings: Settings) -> None:
             f"  redis:            {settings.redis_url}\n",
             flush=True,
         )
-        asyncio.run(run_all(settings))
+        asyncio.run(run_all(settings, key))

@@ -6,27 +6,26 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 
 from app import rest
 from app.cors import cors_middleware
 from app.graphql.schema import schema
 from app.graphql.view import GraphQLView
+from app.observability.health import healthz, readyz
+from app.observability.metrics import GatewayMetrics, metrics_endpoint
+from app.observability.middleware import RequestObservability
 from app.runtime import Runtime
+from app.server import OpenWebSockets, TrackWebSockets
 from app.settings import Settings, get_settings
+from app.web.pages import STATIC, board
 
 
-async def healthz(_: Request) -> Response:
-    return JSONResponse({"status": "ok"})
-
-
-async def index(_: Request) -> Response:
-    return RedirectResponse("/graphql")
-
-
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, *, dev_api_key: str | None = None) -> Starlette:
+    """The gateway. `dev_api_key` is given only by `actions-gateway dev`, for the pages."""
     settings = settings or get_settings()
 
     @contextlib.asynccontextmanager
@@ -46,11 +45,27 @@ def create_app(settings: Settings | None = None) -> Starlette:
         allowed_origins=settings.cors_origins,
         allowed_origin_regex=settings.cors_origin_regex,
     )
+    metrics = GatewayMetrics()
+    websockets = OpenWebSockets()
     routes = [
-        Route("/", index),
+        Route("/", board),
         Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics_endpoint),
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
         rest.mount(),
+        # The pages' scripts and styles (GraphiQL's are large: compress them).
+        Mount("/static", GZipMiddleware(StaticFiles(directory=STATIC)), name="static"),
     ]
-    return Starlette(routes=routes, middleware=[cors_middleware(settings)], lifespan=lifespan)
+    middleware = [
+        # Outermost, so that every answer, a CORS preflight's too, has an id and a time.
+        Middleware(RequestObservability, metrics=metrics),
+        cors_middleware(settings),
+        Middleware(TrackWebSockets, registry=websockets),
+    ]
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app.state.metrics = metrics
+    app.state.websockets = websockets
+    app.state.dev_api_key = dev_api_key
+    return app

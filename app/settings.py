@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     environment: Literal["dev", "production"] = "production"
+    # Unset: JSON lines, except under `dev`, which logs for people to read.
+    log_format: Literal["json", "text"] | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     # Pool size for PostgreSQL; SQLite always uses a single connection (one writer).
     database_pool_size: int = Field(default=10, ge=1, le=200)

@@ -15,6 +15,7 @@ from strawberry.tools import merge_types
 
 from app.graphql.errors import should_mask
 from app.graphql.mutations import Mutation as CoreMutation
+from app.graphql.operations import LabelOperation
 from app.graphql.queries import Query as CoreQuery
 from app.graphql.subscriptions import Subscription
 from app.graphql.triggers import TriggerMutation, TriggerQuery
@@ -43,6 +44,7 @@ schema = strawberry.Schema(
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         lambda: ValidationCache(maxsize=CACHE_SIZE),
         lambda: MaskErrors(should_mask_error=should_mask),
+        LabelOperation,
     ],
 )
 

@@ -16,6 +16,7 @@ from strawberry.types.unset import UNSET
 from app.graphql import http_cache, persisted_queries
 from app.graphql.context import Context
 from app.services.api_keys import authenticate
+from app.web.pages import explorer
 
 if TYPE_CHECKING:
     from cross_web import AsyncHTTPRequestAdapter
@@ -133,6 +134,10 @@ class GraphQLView(GraphQL[Context, None]):
             raise ConnectionRejectionError({"message": UNAUTHENTICATED})
         context.authenticated_company_id = company_id
         return None
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        # Our own page, with GraphiQL served by the gateway: Strawberry's loads it from a CDN.
+        return explorer(request)
 
     def encode_json(self, data: object) -> str:
         # Text, not bytes: Strawberry sends bytes over WebSocket as binary frames, which

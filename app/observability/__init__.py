@@ -1,0 +1,1 @@
+"""What operators see: logs, metrics, health checks, and the request id that ties them together."""

@@ -1,0 +1,1 @@
+"""The browser pages: the GraphiQL explorer and the live status board, served by the gateway."""
