@@ -169,6 +169,8 @@ class Action(SQLModel, table=True):
     )
     attempts: int = Field(default=0)
     error: str | None = Field(default=None)
+    # The X-Request-ID of the call that created it: the worker logs its tries under it.
+    request_id: str | None = Field(default=None, max_length=128)
     # Bumped on every change: subscribers use it to drop stale or repeated events.
     version: int = Field(default=1)
     # While RUNNING: when the current try is presumed dead and may be taken again.

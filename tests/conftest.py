@@ -23,8 +23,10 @@ from app.embedded_redis import EmbeddedRedis
 from app.runtime import Runtime
 from app.services.api_keys import create_company
 from app.settings import Settings
+from tests.browser import Chromium, chromium_path
 from tests.support import (
     ALLOWED_ORIGIN,
+    ROOT,
     Caller,
     command,
     free_port,
@@ -35,6 +37,8 @@ from tests.support import (
 
 # Short timings so that recovery paths are exercised in seconds, not minutes.
 TEST_TIMINGS = {"ACTION_TIMEOUT_SECONDS": "5", "SWEEP_INTERVAL_SECONDS": "1"}
+# Kept after the run (and by CI): the browser tests' screenshots and the browser's log.
+SCREENSHOTS = ROOT / "tests" / "artifacts"
 
 
 @pytest.fixture(scope="session")
@@ -152,3 +156,14 @@ async def caller(gateway: str, runtime: Runtime) -> Caller:
 async def other_caller(gateway: str, runtime: Runtime) -> Caller:
     company, key = await create_company(runtime.sessions, "Another company")
     return Caller(gateway, str(company.id), key)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Chromium]:
+    """Headless Chromium. Skipped only on a machine without it; in CI it must be there."""
+    if chromium_path() is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing: .ci/run installs it (apt-get install chromium)")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    async with Chromium.launch(SCREENSHOTS / "chromium.log") as chromium:
+        yield chromium

@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +82,17 @@ async def stored_actions(runtime: Runtime, company_id: str) -> int:
             .where(col(Action.company_id) == int(company_id))
         )
     return int(count or 0)
+
+
+async def wait_until(
+    condition: Callable[[], Awaitable[bool]], what: str, timeout: float = 60
+) -> None:
+    """Poll until the condition holds; the deadline only stops a test that would hang."""
+    deadline = time.monotonic() + timeout
+    while not await condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not after {timeout}s")
+        await asyncio.sleep(0.05)
 
 
 @dataclass

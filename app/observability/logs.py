@@ -87,3 +87,5 @@ def configure_logging(log_format: LogFormat, level: str = "INFO") -> None:
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+    # Alembic reports each plugin it loads at INFO; only its warnings matter.
+    logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,8 @@ from app.actions.validation import check_data
 from app.errors import ErrorCode, NotFound, Problem, ValidationFailed
 from app.events import publish_action
 from app.models import Action, ActionStatus
+from app.observability.action_metrics import record_created
+from app.observability.context import current_request_id
 from app.queue import enqueue_action
 from app.services.references import check_references
 
@@ -23,6 +26,8 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from app.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
@@ -127,15 +132,24 @@ async def dispatch(rt: Runtime, actions: list[Action]) -> None:
     """Announce and queue committed actions; from here none can be lost (the sweeper)."""
     for action in actions:
         assert action.id is not None, "dispatch actions only after their transaction committed"
+        log.info(
+            "action %s created (%s)", action.id, action.type, extra={"action_type": action.type}
+        )
         await publish_action(rt.redis, action)
         await enqueue_action(rt.redis, action.id)
+        await record_created(rt.redis, action)
 
 
 async def create_action(rt: Runtime, company_id: int, type_name: str, data: Any) -> Action:
     """Store the action PENDING, then queue it. Raises ValidationFailed, storing nothing."""
     async with rt.sessions.begin() as session:
         normalised = await validate_action(session, company_id, type_name, data)
-        action = Action(company_id=company_id, type=type_name, data=normalised)
+        action = Action(
+            company_id=company_id,
+            type=type_name,
+            data=normalised,
+            request_id=current_request_id(),
+        )
         session.add(action)
     await dispatch(rt, [action])
     return action

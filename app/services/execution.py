@@ -25,6 +25,8 @@ from app.actions import get_action_type
 from app.errors import PermanentActionError
 from app.events import publish_action
 from app.models import Action, ActionStatus, utcnow
+from app.observability.action_metrics import record_outcome
+from app.observability.context import bound
 from app.queue import enqueue_action
 from app.services.firing import sweep_events
 from app.services.workflow_events import enqueue_events, recorded
@@ -163,7 +165,30 @@ async def run_action(rt: Runtime, action_id: int) -> RunResult:
     """One try of an action, as the worker runs it for each delivered job."""
     claimed = await claim(rt, action_id)
     if claimed is None:
+        log.debug("action %s skipped: finished, canceled or held by another try", action_id)
         return RunResult(Outcome.SKIPPED)
+    # This try's log lines carry the id of the request that created the action.
+    with bound(request_id=claimed.request_id, action_id=action_id):
+        return await _try(rt, claimed)
+
+
+async def _finished(rt: Runtime, row: Action) -> None:
+    """Announce a final state: to subscribers, to the fleet's counters, and in the log."""
+    await publish_action(rt.redis, row)
+    await record_outcome(rt.redis, row)
+    if row.status is ActionStatus.EXECUTED:
+        log.info("action %s executed on try %s", row.id, row.attempts, extra=_fields(row))
+    else:
+        log.warning("action %s %s: %s", row.id, row.status.value, row.error, extra=_fields(row))
+
+
+def _fields(row: Action) -> dict[str, Any]:
+    return {"action_type": row.type, "status": row.status.value, "attempts": row.attempts}
+
+
+async def _try(rt: Runtime, claimed: Action) -> RunResult:
+    action_id = row_id(claimed)
+    log.info("action %s try %s started", action_id, claimed.attempts, extra=_fields(claimed))
     await publish_action(rt.redis, claimed)
     max_tries = rt.settings.action_max_tries
     try:
@@ -190,7 +215,7 @@ async def run_action(rt: Runtime, action_id: int) -> RunResult:
         )
     if done is None:
         return RunResult(Outcome.SKIPPED)
-    await publish_action(rt.redis, done)
+    await _finished(rt, done)
     return RunResult(Outcome.EXECUTED)
 
 
@@ -202,7 +227,10 @@ async def _settle(rt: Runtime, claimed: Action, status: ActionStatus, error: str
         log.warning("could not record the outcome of action %s: %s", claimed.id, exc)
         return RunResult(Outcome.RETRY, backoff_seconds(claimed.attempts))
     if row is not None:
-        await publish_action(rt.redis, row)
+        if row.status.is_final:
+            await _finished(rt, row)
+        else:
+            await publish_action(rt.redis, row)
     if status is ActionStatus.PENDING:
         return RunResult(Outcome.RETRY, backoff_seconds(claimed.attempts))
     return RunResult(Outcome.FAILED if row is not None else Outcome.SKIPPED)
@@ -247,7 +275,8 @@ async def sweep(rt: Runtime) -> SweepReport:
                 )
             if row is not None:
                 failed += 1
-                await publish_action(rt.redis, row)
+                with bound(request_id=row.request_id, action_id=action_id):
+                    await _finished(rt, row)
             continue
         # arq refuses a job id that is already queued or running: this only fills gaps.
         if await enqueue_action(rt.redis, action_id):
