@@ -68,6 +68,18 @@ def _start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
         return subprocess.Popen(args, stdout=out, stderr=out, env={**os.environ, "LANG": "C.UTF-8"})
 
 
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 class BrowserError(AssertionError):
     pass
 
@@ -203,7 +215,10 @@ class Chromium:
         executable = chromium_path()
         if executable is None:
             raise RuntimeError("chromium is not installed (apt-get install chromium)")
-        with tempfile.TemporaryDirectory(prefix="agw-chromium-") as profile_dir:
+        # A helper process may still be writing its profile as the directory goes.
+        with tempfile.TemporaryDirectory(
+            prefix="agw-chromium-", ignore_cleanup_errors=True
+        ) as profile_dir:
             profile = Path(profile_dir)
             args = [
                 executable,
@@ -220,16 +235,14 @@ class Chromium:
                     try:
                         yield browser
                     finally:
+                        # Closed from within, so that its helper processes end with it.
+                        with contextlib.suppress(Exception):
+                            await browser.send("Browser.close", timeout=10)
                         browser._reader.cancel()
-                        with contextlib.suppress(asyncio.CancelledError):
+                        with contextlib.suppress(asyncio.CancelledError, Exception):
                             await browser._reader
             finally:
-                process.terminate()
-                try:
-                    process.wait(10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+                await asyncio.to_thread(_stop, process)
 
     @staticmethod
     async def _devtools_endpoint(
@@ -248,6 +261,15 @@ class Chromium:
         return f"ws://127.0.0.1:{port}{path}"
 
     async def _read(self) -> None:
+        try:
+            await self._dispatch()
+        finally:
+            # The browser has gone: nobody will answer what is still waiting.
+            for future in self._pending.values():
+                if not future.done():
+                    future.set_exception(BrowserError("the browser closed its connection"))
+
+    async def _dispatch(self) -> None:
         async for raw in self.ws:
             message = json.loads(raw)
             if "id" in message:

@@ -20,7 +20,7 @@ LogFormat = Literal["json", "text"]
 # The attributes every LogRecord has; anything else on a record came from `extra=`.
 _STANDARD_ATTRIBUTES: Final = frozenset(
     logging.LogRecord("", 0, "", 0, "", None, None).__dict__
-) | {"message", "asctime", "taskName", "request_id", "action_id", "context"}
+) | {"message", "asctime", "taskName", "request_id", "action_id", "context", "color_message"}
 
 # uvicorn's access log passes these as the arguments of its message.
 _ACCESS_FIELDS: Final = ("client", "method", "path", "http_version", "status")

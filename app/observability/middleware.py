@@ -6,6 +6,7 @@ import time
 from typing import TYPE_CHECKING, Final
 
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.routing import Mount
 
 from app.observability.context import REQUEST_ID_HEADER, accept_request_id, bound
 
@@ -25,12 +26,13 @@ def operation_label(scope: Scope, root_path: str) -> str:
     if isinstance(operation, str):
         return operation
     route = scope.get("route")
-    path = getattr(route, "path", None)
-    if not isinstance(path, str):
+    if route is None:
         return UNMATCHED
-    # Inside a Mount, the route's path is relative to the mount's, which root_path ends with.
-    mount_prefix = str(scope.get("root_path", ""))[len(root_path) :]
-    return f"{scope['method']} {mount_prefix}{path}"
+    # Inside a Mount, root_path has grown by the mount's path; a route's path is relative to it.
+    mounted_at = str(scope.get("root_path", ""))[len(root_path) :]
+    if isinstance(route, Mount):  # the mount itself: static files, or no route inside matched
+        return f"{scope['method']} {mounted_at}"
+    return f"{scope['method']} {mounted_at}{getattr(route, 'path', '')}"
 
 
 class RequestObservability:
