@@ -10,11 +10,9 @@
   const wsUrl = new URL(httpUrl);
   wsUrl.protocol = httpUrl.protocol === "https:" ? "wss:" : "ws:";
 
-  const DEFAULT_QUERY = `# The actions gateway. Every request needs your API key in the
-# headers below: {"Authorization": "Bearer <api key>"}.
-#
-# Run this, then try a subscription in a new tab:
-#   subscription { actions { id type status attempts error } }
+  const DEFAULT_QUERY = `# Every request needs your API key: see Headers below.
+# Then try, in a new tab:
+#   subscription { actions { id type status } }
 
 {
   actionTypes {
