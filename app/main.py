@@ -15,7 +15,7 @@ from app import rest
 from app.cors import cors_middleware
 from app.graphql.schema import schema
 from app.graphql.view import GraphQLView
-from app.observability.health import healthz, readyz
+from app.observability.health import Readiness, healthz
 from app.observability.metrics import GatewayMetrics, metrics_endpoint
 from app.observability.middleware import RequestObservability
 from app.runtime import Runtime
@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None, *, dev_api_key: str | None = No
     routes = [
         Route("/", board),
         Route("/healthz", healthz),
-        Route("/readyz", readyz),
+        Route("/readyz", Readiness().endpoint),
         Route("/metrics", metrics_endpoint),
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),

@@ -64,7 +64,7 @@ async def test_board_creates_an_action_and_its_row_turns_executed_live(
     await page.fill("#field-app_id", "999999")
     await page.click("#create-button")
     errors = await page.wait_for("document.getElementById('create-errors').textContent")
-    assert errors == "data.app_id: app 999999 not found"
+    assert errors == "app_id: app 999999 not found"
     assert await page.evaluate("document.getElementById('field-app_id').ariaInvalid") == "true"
     await page.screenshot(SCREENSHOTS / "board.png")
 

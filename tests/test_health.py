@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import sqlite3
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,14 +58,28 @@ def test_not_ready_names_redis_when_it_stops(
     assert body["checks"]["redis"].startswith("unreachable (")
 
 
-def test_not_ready_names_the_database_when_it_cannot_be_reached(
+def test_not_ready_names_the_database_while_it_does_not_answer(
     env: dict[str, str], tmp_path: Path
 ) -> None:
-    missing = tmp_path / "no-such-directory" / "gateway.db"
-    with serve({**env, "DATABASE_URL": f"sqlite:///{missing}"}, tmp_path / "gateway.log") as url:
-        response = httpx.get(f"{url}/readyz")
+    # A database of its own, so that locking it stops only this gateway (whatever the suite's is).
+    path = tmp_path / "gateway.db"
+    own = {**env, "DATABASE_URL": f"sqlite+aiosqlite:///{path}"}
+    migrated = subprocess.run(
+        command("migrate"), env={**os.environ, **own}, capture_output=True, text=True
+    )
+    assert migrated.returncode == 0, migrated.stderr
+    with serve(own, tmp_path / "gateway.log") as url:
+        assert httpx.get(f"{url}/readyz").status_code == 200
+        # Another process holds the write lock: the gateway's database answers nothing.
+        locker = sqlite3.connect(path, isolation_level=None)
+        try:
+            locker.execute("BEGIN EXCLUSIVE")
+            response = httpx.get(f"{url}/readyz", timeout=60)
+        finally:
+            locker.execute("ROLLBACK")
+            locker.close()
+        wait_http(f"{url}/readyz")  # ready again, by itself, once the lock is gone
     assert response.status_code == 503
     body = response.json()
     assert body["failing"] == ["database"]
-    assert body["checks"]["redis"] == "ok"
-    assert body["checks"]["database"].startswith("unreachable (")
+    assert body["checks"] == {"database": "timeout", "redis": "ok"}

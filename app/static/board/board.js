@@ -228,7 +228,7 @@
     list.replaceChildren(
       ...errors.map((e) => {
         const li = document.createElement("li");
-        li.textContent = e.field ? `${e.field}: ${e.message}` : e.message;
+        li.textContent = e.message; // the gateway names the key in the message
         return li;
       }),
     );
