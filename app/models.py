@@ -211,6 +211,8 @@ class WorkflowEvent(SQLModel, table=True):
     job_id: int | None = Field(default=None)
     # How many triggered actions led to this event: 0 when a person caused it.
     depth: int = Field(default=0)
+    # The X-Request-ID behind it, passed on to the actions its triggers create.
+    request_id: str | None = Field(default=None, max_length=128)
     processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # Why some trigger did not fire for this event (the chain limit, data no longer valid).
     note: str | None = Field(default=None, sa_type=sa.Text)

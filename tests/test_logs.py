@@ -80,3 +80,47 @@ async def test_the_worker_logs_an_action_under_the_request_that_created_it(
     )
     access = [e for e in gateway if e["logger"] == "uvicorn.access"]
     assert [(e["method"], e["path"], e["status"]) for e in access] == [("POST", "/graphql", 200)]
+
+
+async def test_actions_a_trigger_creates_carry_the_request_that_set_it_off(
+    caller: Caller, artifacts: Path
+) -> None:
+    created = await caller.graphql(
+        "mutation($input: CreateTriggerInput!) { createTrigger(input: $input) "
+        "{ trigger { id } errors { message } } }",
+        {
+            "input": {
+                "event": "APPLICANT_NEW",
+                "actionType": "note_app",
+                "data": {"note_text": "new applicant"},
+            }
+        },
+    )
+    assert created["createTrigger"]["errors"] == []
+    job_id = await caller.create_job()
+    request_id = f"test-{uuid.uuid4().hex}"
+    async with httpx.AsyncClient(base_url=caller.base_url, headers=caller.headers) as client:
+        response = await client.post(
+            "/graphql",
+            headers={"X-Request-ID": request_id},
+            json={
+                "query": "mutation($j: ID!) { createApp(input: {jobId: $j, "
+                'candidateName: "Grace Hopper"}) { app { id } } }',
+                "variables": {"j": job_id},
+            },
+        )
+    assert response.status_code == 200
+
+    def executed_lines() -> list[dict[str, Any]]:
+        return [
+            e
+            for e in json_lines(artifacts / "worker.log")
+            if e.get("request_id") == request_id and "executed" in e["message"]
+        ]
+
+    async def fired_and_ran() -> bool:
+        return bool(executed_lines())
+
+    # The event is fired by a worker, which creates the action; a worker runs it.
+    await wait_until(fired_and_ran, "the triggered action's line")
+    assert [e["action_type"] for e in executed_lines()] == ["note_app"]

@@ -19,6 +19,7 @@ from sqlmodel import col, select
 from app.actions.trigger_events import MAX_TRIGGER_DEPTH, supplied_data
 from app.errors import ValidationFailed
 from app.models import Action, Trigger, WorkflowEvent, utcnow
+from app.observability.context import bound
 from app.queue import enqueue_event
 from app.services.actions import action_type_named, dispatch, require_page, validate_data
 
@@ -83,6 +84,7 @@ async def _action_for(session: AsyncSession, event: WorkflowEvent, trigger: Trig
         data=normalised,
         trigger_id=trigger.id,
         event_id=event.id,
+        request_id=event.request_id,
     )
 
 
@@ -120,9 +122,10 @@ async def fire_event(rt: Runtime, event_id: int) -> Firing:
             event.note = (
                 note if len(note) <= MAX_NOTE_LENGTH else note[: MAX_NOTE_LENGTH - 3] + "..."
             )
-    for reason in skipped:
-        log.info("event %s: %s", event_id, reason)
-    await dispatch(rt, created)
+    with bound(request_id=event.request_id):
+        for reason in skipped:
+            log.info("event %s: %s", event_id, reason)
+        await dispatch(rt, created)
     return Firing(processed=True, actions=created, skipped=skipped)
 
 

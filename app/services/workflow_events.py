@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from app.models import Action, TriggerEvent, WorkflowEvent
+from app.observability.context import current_request_id
 from app.queue import enqueue_event
 
 if TYPE_CHECKING:
@@ -41,7 +42,13 @@ async def record_event(
         causing = await session.get(WorkflowEvent, cause.event_id)
         depth = 0 if causing is None else causing.depth + 1
     event = WorkflowEvent(
-        company_id=company_id, kind=kind, app_id=app_id, job_id=job_id, depth=depth
+        company_id=company_id,
+        kind=kind,
+        app_id=app_id,
+        job_id=job_id,
+        depth=depth,
+        # The request being served, or in a worker the one behind the action being run.
+        request_id=current_request_id(),
     )
     session.add(event)
     recorded(session).append(event)
