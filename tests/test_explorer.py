@@ -22,7 +22,7 @@ EDITORS = "[...document.querySelectorAll('.CodeMirror')].map((e) => e.CodeMirror
 
 
 @pytest.fixture(scope="module")
-def dev_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+def dev_command(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """`actions-gateway dev` as a person runs it: its own SQLite file, Redis and worker.
 
     The base URL and the development key it printed.
@@ -65,9 +65,9 @@ async def result(page: Page, condition: str) -> dict[str, object]:
 
 
 async def test_explorer_runs_a_query_and_a_subscription_with_only_the_gateway(
-    browser: Chromium, dev_gateway: tuple[str, str]
+    browser: Chromium, dev_command: tuple[str, str]
 ) -> None:
-    base_url, dev_key = dev_gateway
+    base_url, dev_key = dev_command
     page = await browser.new_page()
     await page.goto(f"{base_url}/graphql")
     await page.wait_for("!!document.querySelector('.graphiql-execute-button')")

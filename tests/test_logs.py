@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from tests.support import Caller, wait_until
+from tests.support import ALLOWED_ORIGIN, Caller, wait_until
 
 QUERY = "{ actionTypes { name } }"
 
@@ -124,3 +124,27 @@ async def test_actions_a_trigger_creates_carry_the_request_that_set_it_off(
     # The event is fired by a worker, which creates the action; a worker runs it.
     await wait_until(fired_and_ran, "the triggered action's line")
     assert [e["action_type"] for e in executed_lines()] == ["note_app"]
+
+
+async def test_a_page_on_an_allowed_origin_may_send_and_read_the_request_id(
+    caller: Caller,
+) -> None:
+    async with httpx.AsyncClient(base_url=caller.base_url) as client:
+        preflight = await client.options(
+            "/graphql",
+            headers={
+                "Origin": ALLOWED_ORIGIN,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization, content-type, x-request-id",
+            },
+        )
+        response = await client.post(
+            "/graphql",
+            json={"query": QUERY},
+            headers={**caller.headers, "Origin": ALLOWED_ORIGIN, "X-Request-ID": "from-a-page"},
+        )
+    assert preflight.status_code == 200
+    assert "x-request-id" in preflight.headers["access-control-allow-headers"].lower()
+    assert preflight.headers["x-request-id"], "a preflight is answered under an id too"
+    assert response.headers["x-request-id"] == "from-a-page"
+    assert response.headers["access-control-expose-headers"].lower() == "x-request-id"
