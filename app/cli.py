@@ -6,12 +6,19 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import ValidationError
 
 from app.observability.logs import configure_logging
 from app.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from app.db import SessionFactory
+    from app.models import ApiKey
+
+T = TypeVar("T")
 
 
 def settings_problems(exc: ValidationError) -> str:
@@ -38,27 +45,87 @@ def cmd_export_schema() -> None:
 
 
 def cmd_companies_create(settings: Settings, name: str, as_json: bool) -> None:
-    from app.db import create_engine, create_session_factory
-    from app.errors import ValidationFailed
     from app.services.api_keys import create_company
 
-    async def create() -> tuple[int, str]:
+    company, key = _with_sessions(settings, lambda sessions: create_company(sessions, name))
+    if as_json:
+        print(json.dumps({"company_id": str(company.id), "api_key": key}))
+    else:
+        print(f"company {company.id} created; its API key (shown once): {key}")
+
+
+def _with_sessions(settings: Settings, work: Callable[[SessionFactory], Awaitable[T]]) -> T:
+    """Run one service call on a short-lived engine; a refusal ends the command with its message."""
+    from app.db import create_engine, create_session_factory
+    from app.errors import NotFound, ValidationFailed
+
+    async def run() -> T:
         engine = create_engine(settings)
         try:
-            company, key = await create_company(create_session_factory(engine), name)
+            return await work(create_session_factory(engine))
         finally:
             await engine.dispose()
-        assert company.id is not None
-        return company.id, key
 
     try:
-        company_id, key = asyncio.run(create())
-    except ValidationFailed as exc:
+        return asyncio.run(run())
+    except (ValidationFailed, NotFound) as exc:
         raise SystemExit(f"error: {exc}") from None
+
+
+def _key_record(key: ApiKey) -> dict[str, str | None]:
+    """What a person may see of a key: never the key, which exists only once, at creation."""
+    return {
+        "id": str(key.id),
+        "company_id": str(key.company_id),
+        "prefix": key.prefix,
+        "label": key.label,
+        "created_at": key.created_at.isoformat(),
+        "revoked_at": None if key.revoked_at is None else key.revoked_at.isoformat(),
+    }
+
+
+def cmd_keys_create(settings: Settings, company_id: int, label: str, as_json: bool) -> None:
+    from app.services.api_keys import create_key
+
+    key, raw = _with_sessions(settings, lambda sessions: create_key(sessions, company_id, label))
     if as_json:
-        print(json.dumps({"company_id": str(company_id), "api_key": key}))
+        print(json.dumps({**_key_record(key), "api_key": raw}))
     else:
-        print(f"company {company_id} created; its API key (shown once): {key}")
+        print(f"key {key.id} created for company {company_id}; the key (shown once): {raw}")
+
+
+def cmd_keys_list(settings: Settings, company_id: int, as_json: bool) -> None:
+    from app.services.api_keys import list_keys
+
+    keys = _with_sessions(settings, lambda sessions: list_keys(sessions, company_id))
+    records = [_key_record(key) for key in keys]
+    if as_json:
+        print(json.dumps(records))
+        return
+    print(f"{'id':>6}  {'prefix':<14}{'created':<27}{'revoked':<27}label")
+    for r in records:
+        print(
+            f"{r['id']:>6}  {r['prefix']:<14}{r['created_at']:<27}"
+            f"{r['revoked_at'] or '-':<27}{r['label']}"
+        )
+
+
+def cmd_keys_revoke(settings: Settings, key_id: int) -> None:
+    from redis.asyncio import Redis
+
+    from app.services.api_keys import revoke_key
+
+    async def revoke(sessions: SessionFactory) -> ApiKey:
+        # Without REDIS_URL the gateways still close the key's sockets at their next re-check.
+        redis = None if settings.redis_url is None else Redis.from_url(settings.redis_url)
+        try:
+            return await revoke_key(sessions, redis, key_id)
+        finally:
+            if redis is not None:
+                await redis.aclose()
+
+    key = _with_sessions(settings, revoke)
+    print(f"key {key.id} ({key.prefix}...) of company {key.company_id} is revoked")
 
 
 def cmd_serve(settings: Settings) -> None:
@@ -95,6 +162,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     create = company_commands.add_parser("create", help="create a company and its first API key")
     create.add_argument("name")
     create.add_argument("--json", action="store_true", help="print {company_id, api_key} as JSON")
+    keys = commands.add_parser("keys", help="manage a company's API keys")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    key_create = key_commands.add_parser("create", help="a new API key, shown once")
+    key_create.add_argument("--company", type=int, required=True, help="the company's id")
+    key_create.add_argument("--label", default="", help="a note to tell keys apart")
+    key_create.add_argument("--json", action="store_true", help="print the key's record as JSON")
+    key_list = key_commands.add_parser("list", help="a company's keys (never the keys themselves)")
+    key_list.add_argument("--company", type=int, required=True, help="the company's id")
+    key_list.add_argument("--json", action="store_true", help="print the records as JSON")
+    key_revoke = key_commands.add_parser("revoke", help="refuse a key from now on")
+    key_revoke.add_argument("key_id", type=int)
 
     args = parser.parse_args(argv)
     try:
@@ -112,6 +190,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         cmd_migrate(settings)
     elif args.command == "companies":
         cmd_companies_create(settings, args.name, args.json)
+    elif args.command == "keys" and args.keys_command == "create":
+        cmd_keys_create(settings, args.company, args.label, args.json)
+    elif args.command == "keys" and args.keys_command == "list":
+        cmd_keys_list(settings, args.company, args.json)
+    elif args.command == "keys":
+        cmd_keys_revoke(settings, args.key_id)
     elif args.command == "serve":
         cmd_serve(settings)
     elif args.command == "worker":

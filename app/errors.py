@@ -26,6 +26,20 @@ class ErrorCode(enum.StrEnum):
     BODY_TOO_LARGE = "BODY_TOO_LARGE"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     INTERNAL = "INTERNAL"
+    # Over a limit of the gateway's (app/security): rate, size, shape or time of a request.
+    RATE_LIMITED = "RATE_LIMITED"
+    BATCHING_DISABLED = "BATCHING_DISABLED"
+    BAD_REQUEST = "BAD_REQUEST"
+    TOO_MANY_CONNECTIONS = "TOO_MANY_CONNECTIONS"
+    QUERY_TOO_DEEP = "QUERY_TOO_DEEP"
+    TOO_MANY_ALIASES = "TOO_MANY_ALIASES"
+    QUERY_TOO_COSTLY = "QUERY_TOO_COSTLY"
+    TOO_MANY_TOKENS = "TOO_MANY_TOKENS"
+    INTROSPECTION_DISABLED = "INTROSPECTION_DISABLED"
+    TIMEOUT = "TIMEOUT"
+    # A GraphQL document that does not parse, or does not fit the schema.
+    GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+    GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
     # A trigger's action would need a key that neither its data nor its event supplies.
     NOT_SUPPLIED = "NOT_SUPPLIED"
 

@@ -87,6 +87,21 @@ class Settings(BaseSettings):
     apq_max_query_bytes: int = Field(default=16384, ge=256, le=1_048_576)
     apq_ttl_seconds: int = Field(default=86400, ge=60, le=30 * 86400)
 
+    # Requests per API key: at most RATE_LIMIT_REQUESTS in any RATE_LIMIT_WINDOW_SECONDS,
+    # counted in Redis so that the limit holds across every gateway process.
+    rate_limit_requests: int = Field(default=600, ge=1, le=1_000_000)
+    rate_limit_window_seconds: int = Field(default=60, ge=1, le=86_400)
+    # How long one GraphQL request may run before it is stopped with a TIMEOUT error.
+    request_timeout_seconds: float = Field(default=10, gt=0, le=300)
+    # WebSockets: time allowed to send `connection_init`, and caps against one client
+    # holding a gateway's memory (per connection, and per API key on each gateway).
+    ws_init_timeout_seconds: float = Field(default=10, gt=0, le=300)
+    ws_max_subscriptions_per_connection: int = Field(default=20, ge=1, le=1000)
+    ws_max_connections_per_key: int = Field(default=20, ge=1, le=10_000)
+    # How often each gateway re-checks the keys of its open WebSockets, in case it missed a
+    # revocation announced on Redis: the bound on how long a revoked key's socket stays open.
+    key_recheck_seconds: float = Field(default=5, gt=0, le=3600)
+
     @field_validator("database_url")
     @classmethod
     def _async_driver(cls, value: str) -> str:
@@ -130,6 +145,11 @@ class Settings(BaseSettings):
     def cors_origin_regex(self) -> str | None:
         """Origins allowed by pattern (whole match): in dev, local front ends on any port."""
         return DEV_ORIGIN_REGEX if self.environment == "dev" else None
+
+    @property
+    def is_production(self) -> bool:
+        """Production hides introspection and "did you mean" suggestions; `dev` shows both."""
+        return self.environment != "dev"
 
 
 @lru_cache

@@ -26,6 +26,8 @@ class Context:
     request: Request | WebSocket
     response: Response | WebSocket | None
     authenticated_company_id: int | None = None
+    # The key the caller authenticated with: rate limits and revocation are per key.
+    api_key_id: int | None = None
     # Set by Strawberry from `connection_init` on WebSockets.
     connection_params: dict[str, Any] | None = field(default=None)
 

@@ -1,14 +1,25 @@
-"""Turning service exceptions into GraphQL errors with a stable `code`."""
+"""How GraphQL errors leave the gateway: each with a `code`, internal ones masked and logged.
+
+Every error of every result passes through `present` (see `GatewaySchema`), whichever path
+produced it: a resolver, a validation rule, the parser, or an exception in between.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
+import uuid
+from typing import Final
 
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError
 
-from app.errors import ValidationFailed
+from app.errors import ErrorCode, ValidationFailed
 
 log = logging.getLogger(__name__)
+
+# graphql-core ends messages with " Did you mean 'x' or 'y'?": it tells a stranger the schema.
+_SUGGESTION: Final = re.compile(r" Did you mean [^?]*\?$")
+_TOKENS: Final = "Document contains more than"
 
 
 def refused(exc: ValidationFailed) -> GraphQLError:
@@ -25,10 +36,53 @@ def refused(exc: ValidationFailed) -> GraphQLError:
     )
 
 
-def should_mask(error: GraphQLError) -> bool:
-    """Hide what we did not mean to say: any exception that is not a GraphQLError of ours."""
+def is_internal(error: GraphQLError) -> bool:
+    """An exception we did not mean to raise: anything that is not a GraphQLError of ours."""
     original = error.original_error
-    if original is None or isinstance(original, GraphQLError):
-        return False
-    log.error("unexpected error in a resolver", exc_info=original)
-    return True
+    return original is not None and not isinstance(original, GraphQLError)
+
+
+def _code_for(error: GraphQLError) -> ErrorCode | None:
+    if isinstance(error, GraphQLSyntaxError):
+        if _TOKENS in error.message:
+            return ErrorCode.TOO_MANY_TOKENS
+        return ErrorCode.GRAPHQL_PARSE_FAILED
+    if error.path is None:
+        # Raised before execution: a validation rule, or variables that do not fit.
+        return ErrorCode.GRAPHQL_VALIDATION_FAILED
+    return None
+
+
+def present(error: GraphQLError, *, hide_suggestions: bool) -> GraphQLError:
+    """The error as the client may see it."""
+    if is_internal(error):
+        # No message, stack or SQL leaves the server: only an id to find them in the log.
+        request_id = uuid.uuid4().hex
+        log.error(
+            "internal error in a GraphQL request (request id %s) at %s",
+            request_id,
+            error.path,
+            exc_info=error.original_error,
+        )
+        return GraphQLError(
+            f"internal error; quote request id {request_id} when reporting it",
+            nodes=error.nodes,
+            path=error.path,
+            extensions={"code": ErrorCode.INTERNAL.value, "requestId": request_id},
+        )
+    extensions = dict(error.extensions or {})
+    message = _SUGGESTION.sub("", error.message) if hide_suggestions else error.message
+    if "code" not in extensions:
+        code = _code_for(error)
+        if code is not None:
+            extensions["code"] = code.value
+    if message == error.message and extensions == (error.extensions or {}):
+        return error
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions=extensions,
+    )

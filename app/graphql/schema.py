@@ -1,28 +1,35 @@
-"""The assembled GraphQL schema."""
+"""The assembled GraphQL schema, with the limits and error policy every request goes through."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncGenerator, Iterable
+from typing import Any
+
 import strawberry
+from graphql import ASTValidationRule, GraphQLError
 from strawberry.extensions import (
-    MaskErrors,
-    MaxAliasesLimiter,
+    AddValidationRules,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     ValidationCache,
 )
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.graphql import OperationType
+from strawberry.utils.aio import aclosing
 
-from app.graphql.errors import should_mask
+from app.errors import ErrorCode
+from app.graphql.errors import present
 from app.graphql.mutations import Mutation as CoreMutation
 from app.graphql.operations import LabelOperation
 from app.graphql.queries import Query as CoreQuery
 from app.graphql.subscriptions import Subscription
 from app.graphql.triggers import TriggerMutation, TriggerQuery
 from app.graphql.typed_mutations import TypedActionMutations
+from app.security.query_limits import NoIntrospectionRule, QueryLimitsRule
+from app.security.rate_limit import RateLimitWebSocketOperations
 
-MAX_DEPTH = 10
-MAX_ALIASES = 30
 MAX_TOKENS = 2000
 # Parsing and validating a document costs far more than running it: do each once per document.
 CACHE_SIZE = 512
@@ -32,22 +39,112 @@ CACHE_SIZE = 512
 Query = merge_types("Query", (CoreQuery, TriggerQuery))
 Mutation = merge_types("Mutation", (CoreMutation, TriggerMutation, TypedActionMutations))
 
-schema = strawberry.Schema(
-    query=Query,
-    mutation=Mutation,
-    subscription=Subscription,
-    extensions=[
-        # Factories: Strawberry makes one per request. The two caches live at module level.
-        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        lambda: ParserCache(maxsize=CACHE_SIZE),
-        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
-        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
-        lambda: ValidationCache(maxsize=CACHE_SIZE),
-        lambda: MaskErrors(should_mask_error=should_mask),
-        LabelOperation,
-    ],
-)
+
+class GatewaySchema(strawberry.Schema):
+    """Strawberry's schema, plus a time limit per request and one policy for every error."""
+
+    def __init__(self, *, production: bool, request_timeout_seconds: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.production = production
+        self.request_timeout_seconds = request_timeout_seconds
+
+    async def execute(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        # Stopping a request cancels it where it waits; every service writes in one
+        # transaction, so a stopped mutation leaves all of its write or none of it.
+        try:
+            async with asyncio.timeout(self.request_timeout_seconds):
+                result = await super().execute(
+                    query,
+                    variable_values,
+                    context_value,
+                    root_value,
+                    operation_name,
+                    allowed_operation_types,
+                    operation_extensions,
+                )
+        except TimeoutError:
+            message = (
+                f"the request took longer than {self.request_timeout_seconds:g} s and was stopped"
+            )
+            result = ExecutionResult(
+                data=None,
+                errors=[GraphQLError(message, extensions={"code": ErrorCode.TIMEOUT.value})],
+            )
+        self._present(result)
+        return result
+
+    async def stream(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+    ) -> AsyncGenerator[Any, None]:
+        results = await super().stream(
+            query,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            operation_extensions,
+            allowed_operation_types,
+        )
+        return self._presented(results)
+
+    async def _presented(self, results: AsyncGenerator[Any, None]) -> AsyncGenerator[Any, None]:
+        async with aclosing(results):
+            async for result in results:
+                self._present(result)
+                yield result
+
+    def _present(self, result: object) -> None:
+        errors: list[GraphQLError] | None = getattr(result, "errors", None)
+        if errors:
+            result.errors = [  # type: ignore[attr-defined]
+                present(e, hide_suggestions=self.production) for e in errors
+            ]
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Strawberry logs every error with a stack, refusals of hostile documents included;
+        # `present` logs the internal ones, which are the only ones worth an operator's time.
+        return None
+
+
+def build_schema(*, production: bool = True, request_timeout_seconds: float = 10) -> GatewaySchema:
+    rules: list[type[ASTValidationRule]] = [QueryLimitsRule]
+    if production:
+        rules.append(NoIntrospectionRule)
+    return GatewaySchema(
+        production=production,
+        request_timeout_seconds=request_timeout_seconds,
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=[
+            # Factories: Strawberry makes one per request. The two caches live at module level.
+            lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+            lambda: ParserCache(maxsize=CACHE_SIZE),
+            lambda: AddValidationRules(rules),
+            lambda: ValidationCache(maxsize=CACHE_SIZE),
+            RateLimitWebSocketOperations,
+            LabelOperation,
+        ],
+    )
 
 
 def export_sdl() -> str:
-    return schema.as_str() + "\n"
+    return build_schema().as_str() + "\n"

@@ -6,16 +6,26 @@ import re
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from cross_web import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
+from app.errors import ErrorCode
 from app.graphql import http_cache, persisted_queries
 from app.graphql.context import Context
-from app.services.api_keys import authenticate
+from app.security.connections import ClosableWebSocketAdapter, Connections
+from app.security.http import (
+    Refusal,
+    admit_graphql,
+    graphql_error_response,
+    replaying,
+    unauthenticated,
+)
+from app.services.api_keys import Principal, authenticate
 from app.web.pages import explorer
 
 if TYPE_CHECKING:
@@ -27,17 +37,8 @@ if TYPE_CHECKING:
 
     from app.runtime import Runtime
 
-# Where the HTTP request's authenticated company is kept between __call__ and get_context.
-COMPANY_SCOPE_KEY = "actions_gateway.company_id"
-UNAUTHENTICATED = "a valid API key is required: send Authorization: Bearer <api key>"
-
-
-def unauthenticated_response() -> JSONResponse:
-    return JSONResponse(
-        {"errors": [{"message": UNAUTHENTICATED, "extensions": {"code": "UNAUTHENTICATED"}}]},
-        status_code=401,
-        headers={"WWW-Authenticate": 'Bearer realm="actions-gateway"'},
-    )
+# Where the HTTP request's authenticated key is kept between __call__ and get_context.
+PRINCIPAL_SCOPE_KEY = "actions_gateway.principal"
 
 
 class GraphQLView(GraphQL[Context, None]):
@@ -48,19 +49,34 @@ class GraphQLView(GraphQL[Context, None]):
             None if allowed_origin_regex is None else re.compile(allowed_origin_regex)
         )
 
+    websocket_adapter_class = ClosableWebSocketAdapter
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            request = Request(scope, receive)
-            wants_explorer = self.should_render_graphql_ide(self.request_adapter_class(request))
-            if not wants_explorer:
-                company_id = await authenticate(
-                    self._runtime(request).sessions, request.headers.get("authorization")
-                )
-                if company_id is None:
-                    await unauthenticated_response()(scope, receive, send)
-                    return
-                scope[COMPANY_SCOPE_KEY] = company_id
-        await super().__call__(scope, receive, send)
+        if scope["type"] == "websocket":
+            try:
+                await super().__call__(scope, receive, send)
+            finally:
+                self._connections(scope).release(scope)
+            return
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        if not self.should_render_graphql_ide(self.request_adapter_class(request)):
+            admitted = await admit_graphql(request, self._runtime(request))
+            if not isinstance(admitted, tuple):
+                await admitted(scope, receive, send)
+                return
+            principal, body = admitted
+            scope[PRINCIPAL_SCOPE_KEY] = principal
+            request = Request(scope, replaying(body, receive))
+        try:
+            response = await self.run(request)
+        except HTTPException as exc:
+            # Strawberry answers in plain text; clients of a GraphQL API expect its error shape.
+            refusal = Refusal(exc.status_code, ErrorCode.BAD_REQUEST, exc.reason)
+            response = graphql_error_response(refusal)
+        await response(scope, receive, send)
 
     def is_websocket_origin_allowed(self, request: WebSocket, origin: str) -> bool:
         pattern = self.allowed_origin_pattern
@@ -116,23 +132,42 @@ class GraphQLView(GraphQL[Context, None]):
         runtime: Runtime = request.app.state.runtime
         return runtime
 
+    @staticmethod
+    def _connections(scope: Scope) -> Connections:
+        connections: Connections = scope["app"].state.connections
+        return connections
+
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
         context = Context(runtime=self._runtime(request), request=request, response=response)
-        if isinstance(request, Request):
-            context.authenticated_company_id = request.scope.get(COMPANY_SCOPE_KEY)
+        principal = request.scope.get(PRINCIPAL_SCOPE_KEY)
+        if isinstance(principal, Principal):
+            context.authenticated_company_id = principal.company_id
+            context.api_key_id = principal.key_id
         return context
 
     async def on_ws_connect(self, context: Context) -> dict[str, Any] | None:
         params = context.connection_params if isinstance(context.connection_params, dict) else {}
         header = params.get("Authorization", params.get("authorization"))
-        company_id = await authenticate(
-            context.runtime.sessions, header if isinstance(header, str) else None
-        )
-        if company_id is None:
-            raise ConnectionRejectionError({"message": UNAUTHENTICATED})
-        context.authenticated_company_id = company_id
+        authorization = header if isinstance(header, str) else None
+        principal = await authenticate(context.runtime.sessions, authorization)
+        if principal is None:
+            refusal = unauthenticated(authorization)
+            raise ConnectionRejectionError(
+                {"message": refusal.message, "extensions": {"code": refusal.code.value}}
+            )
+        connections = self._connections(context.request.scope)
+        if not connections.admit(principal.key_id, context.request):  # type: ignore[arg-type]
+            raise ConnectionRejectionError(
+                {
+                    "message": f"this API key already has {connections.max_per_key} open "
+                    "WebSockets on this server",
+                    "extensions": {"code": ErrorCode.TOO_MANY_CONNECTIONS.value},
+                }
+            )
+        context.authenticated_company_id = principal.company_id
+        context.api_key_id = principal.key_id
         return None
 
     async def render_graphql_ide(self, request: Request) -> Response:

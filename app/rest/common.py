@@ -21,14 +21,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import ErrorCode, NotFound, Problem, ValidationFailed
 from app.runtime import Runtime
-from app.services.api_keys import authenticate, bearer_token
+from app.security.http import MAX_BODY_BYTES as MAX_BODY_BYTES  # one cap for every body
+from app.security.http import Refusal, admit
 
 log = logging.getLogger(__name__)
 
 # Where the REST routes are mounted.
 PREFIX = "/api/v1"
-MAX_BODY_BYTES = 64 * 1024
-CHALLENGE = 'Bearer realm="actions-gateway"'
 
 Handler = Callable[[Request, Runtime, int], Awaitable[Response]]
 
@@ -131,42 +130,21 @@ async def json_object(request: Request) -> dict[str, Any]:
     return value
 
 
-def unauthenticated(authorization: str | None) -> JSONResponse:
-    """401 with a challenge (RFC 6750) and a message saying what to send instead."""
-    if authorization is None:
-        message, challenge = (
-            "this call needs an API key: send the header Authorization: Bearer <api key>",
-            CHALLENGE,
-        )
-    elif bearer_token(authorization) is None:
-        message, challenge = (
-            "the Authorization header must be Bearer <api key>",
-            f'{CHALLENGE}, error="invalid_request"',
-        )
-    else:
-        message, challenge = (
-            "the API key is not valid: it is mistyped or was revoked",
-            f'{CHALLENGE}, error="invalid_token"',
-        )
-    return error_response(
-        401,
-        [{"field": None, "message": message, "code": ErrorCode.UNAUTHENTICATED.value}],
-        headers={"WWW-Authenticate": challenge},
-    )
-
-
 def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """Authenticate the caller, run the handler, and turn refusals into error bodies."""
+    """Admit the caller (key, rate limit), run the handler, and turn refusals into error bodies."""
 
     @functools.wraps(handler)
     async def wrapped(request: Request) -> Response:
         runtime: Runtime = request.app.state.runtime
-        authorization = request.headers.get("authorization")
-        company_id = await authenticate(runtime.sessions, authorization)
-        if company_id is None:
-            return unauthenticated(authorization)
+        admitted = await admit(runtime, request.headers.get("authorization"))
+        if isinstance(admitted, Refusal):
+            return error_response(
+                admitted.status,
+                [{"field": None, "message": admitted.message, "code": admitted.code.value}],
+                headers=dict(admitted.headers),
+            )
         try:
-            return await handler(request, runtime, company_id)
+            return await handler(request, runtime, admitted.company_id)
         except RestError as exc:
             return error_response(exc.status, exc.errors, exc.headers)
         except ValidationFailed as exc:

@@ -1,26 +1,59 @@
-"""API keys: made random, shown once, stored as SHA-256 hashes."""
+"""API keys: made random, shown once, stored as SHA-256 hashes, revocable at once."""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
 
+from redis.exceptions import RedisError
 from sqlmodel import col, select
 
 from app.actions.base import DataField
 from app.actions.validation import check_value
-from app.errors import ValidationFailed
-from app.models import ApiKey, Company
+from app.errors import ErrorCode, NotFound, Problem, ValidationFailed
+from app.models import ApiKey, Company, utcnow
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
+    from redis.asyncio import Redis
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from app.db import SessionFactory
 
+log = logging.getLogger(__name__)
+
 _NAME = DataField("name", "string", "")
+_LABEL = DataField("label", "string", "")
+# The columns' width (models.Company.name, models.ApiKey.label).
+MAX_NAME_LENGTH: Final = 200
 KEY_PREFIX = "agw_"
 BEARER = "bearer "
+# Gateways listen here and close the open WebSockets of a key the moment it is revoked.
+REVOKED_CHANNEL: Final = "keys:revoked"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the key (for rate limits and revocation) and its company (for data)."""
+
+    key_id: int
+    company_id: int
+
+
+def _check_name(spec: DataField, value: str) -> None:
+    problem = check_value(spec, value, spec.name)
+    if problem is None and len(value) > MAX_NAME_LENGTH:
+        problem = Problem(
+            spec.name,
+            f"{spec.name} must be at most {MAX_NAME_LENGTH} characters",
+            ErrorCode.TOO_LONG,
+        )
+    if problem is not None:
+        raise ValidationFailed([problem])
 
 
 def hash_key(raw_key: str) -> str:
@@ -53,8 +86,13 @@ def bearer_token(header: str | None) -> str | None:
     return token if 0 < len(token) <= 200 and token.isascii() else None
 
 
-async def authenticate(sessions: SessionFactory, authorization: str | None) -> int | None:
-    """The company id that an `Authorization: Bearer <key>` value belongs to, if any."""
+async def authenticate(sessions: SessionFactory, authorization: str | None) -> Principal | None:
+    """The live key an `Authorization: Bearer <key>` value names, if any.
+
+    Read from the database on every call, so that a revoked key is refused at once by every
+    gateway. The lookup is by hash (the index cannot leak timing about the raw key); the final
+    comparison is constant-time all the same.
+    """
     token = bearer_token(authorization)
     if token is None:
         return None
@@ -62,21 +100,81 @@ async def authenticate(sessions: SessionFactory, authorization: str | None) -> i
     async with sessions() as session:
         row = (
             await session.execute(
-                select(col(ApiKey.key_hash), col(ApiKey.company_id)).where(
+                select(col(ApiKey.id), col(ApiKey.key_hash), col(ApiKey.company_id)).where(
                     col(ApiKey.key_hash) == digest, col(ApiKey.revoked_at).is_(None)
                 )
             )
         ).first()
     if row is None or not secrets.compare_digest(row.key_hash, digest):
         return None
-    return int(row.company_id)
+    return Principal(key_id=int(row.id), company_id=int(row.company_id))
+
+
+async def create_key(
+    sessions: SessionFactory, company_id: int, label: str = ""
+) -> tuple[ApiKey, str]:
+    """A new key for an existing company: the row, and the key itself (shown once)."""
+    if label:  # optional; one given must be a sensible string like any other
+        _check_name(_LABEL, label)
+    async with sessions.begin() as session:
+        if await session.get(Company, company_id) is None:
+            raise NotFound(f"company {company_id} not found")
+        raw = await add_key(session, company_id, label=label)
+        await session.flush()
+        row = await session.scalar(select(ApiKey).where(col(ApiKey.key_hash) == hash_key(raw)))
+    assert row is not None
+    return row, raw
+
+
+async def list_keys(sessions: SessionFactory, company_id: int) -> list[ApiKey]:
+    """The company's keys, oldest first (the rows hold hashes, never keys)."""
+    async with sessions() as session:
+        if await session.get(Company, company_id) is None:
+            raise NotFound(f"company {company_id} not found")
+        rows = await session.scalars(
+            select(ApiKey).where(col(ApiKey.company_id) == company_id).order_by(col(ApiKey.id))
+        )
+        return list(rows.all())
+
+
+async def revoke_key(sessions: SessionFactory, redis: Redis | None, key_id: int) -> ApiKey:
+    """Revoke a key: refused from the next request on, and its WebSockets closed.
+
+    Requests are refused at once because every request reads the key's row. Open WebSockets
+    are closed by the gateways holding them: at once when they hear the announcement on
+    Redis, or within KEY_RECHECK_SECONDS when they re-check (Redis down, message missed).
+    Revoking a revoked key changes nothing.
+    """
+    async with sessions.begin() as session:
+        key = await session.get(ApiKey, key_id)
+        if key is None:
+            raise NotFound(f"API key {key_id} not found")
+        if key.revoked_at is None:
+            key.revoked_at = utcnow()
+    if redis is not None:
+        try:
+            await redis.publish(REVOKED_CHANNEL, str(key_id))
+        except (RedisError, OSError) as exc:
+            log.warning("could not announce the revocation of key %s: %s", key_id, exc)
+    return key
+
+
+async def revoked_among(sessions: SessionFactory, key_ids: Collection[int]) -> set[int]:
+    """Which of these keys are revoked (or gone)."""
+    if not key_ids:
+        return set()
+    async with sessions() as session:
+        live = await session.scalars(
+            select(col(ApiKey.id)).where(
+                col(ApiKey.id).in_(key_ids), col(ApiKey.revoked_at).is_(None)
+            )
+        )
+        return set(key_ids) - set(live.all())
 
 
 async def create_company(sessions: SessionFactory, name: str) -> tuple[Company, str]:
     """A new company and its first API key."""
-    problem = check_value(_NAME, name, "name")
-    if problem is not None:
-        raise ValidationFailed([problem])
+    _check_name(_NAME, name)
     async with sessions.begin() as session:
         company = Company(name=name)
         session.add(company)

@@ -1,0 +1,1 @@
+"""Defences of the gateway: admission, rate limits, query limits, WebSocket caps."""
