@@ -11,7 +11,7 @@ import asyncio
 import os
 import subprocess
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -35,8 +35,14 @@ from tests.support import (
     wait_http,
 )
 
-# Short timings so that recovery paths are exercised in seconds, not minutes.
-TEST_TIMINGS = {"ACTION_TIMEOUT_SECONDS": "5", "SWEEP_INTERVAL_SECONDS": "1"}
+# Short timings so that recovery paths are exercised in seconds, not minutes. Revoked keys'
+# sockets are re-checked only hourly here, so that the tests see the announcement on Redis
+# close them by itself (the re-check has its own gateway in tests/test_keys.py).
+TEST_TIMINGS = {
+    "ACTION_TIMEOUT_SECONDS": "5",
+    "SWEEP_INTERVAL_SECONDS": "1",
+    "KEY_RECHECK_SECONDS": "3600",
+}
 # Kept after the run (and by CI): the browser tests' screenshots and the browser's log.
 SCREENSHOTS = ROOT / "tests" / "artifacts"
 
@@ -143,6 +149,51 @@ def dev_gateway(env: dict[str, str], migrated: None, artifacts: Path) -> Iterato
         yield f"http://127.0.0.1:{port}"
     finally:
         stop_process(server)
+
+
+@pytest.fixture(scope="session")
+def gateway_log(gateway: str, artifacts: Path) -> Path:
+    """The shared gateway's log: its access log shows every response's status."""
+    return artifacts / "gateway.log"
+
+
+@pytest.fixture(scope="session")
+def start_gateway(
+    env: dict[str, str], migrated: None, artifacts: Path
+) -> Iterator[Callable[..., str]]:
+    """Start another gateway with some settings changed (`NAME=value`); its base URL.
+
+    For the tests of limits that the shared gateway's settings keep out of reach. Every
+    gateway started here stops at the end of the session.
+    """
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(name: str, **overrides: str) -> str:
+        port = free_port()
+        log = artifacts / f"gateway-{name}.log"
+        processes.append(
+            start_process(command("serve"), {**env, **overrides, "PORT": str(port)}, log)
+        )
+        wait_http(f"http://127.0.0.1:{port}/healthz")
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for process in processes:
+        stop_process(process)
+
+
+# Settings of the "tight" gateway, kept small so that its limits are reached in a few steps.
+TIGHT = {
+    "WS_INIT_TIMEOUT_SECONDS": "1",
+    "WS_MAX_SUBSCRIPTIONS_PER_CONNECTION": "3",
+    "WS_MAX_CONNECTIONS_PER_KEY": "3",
+    "KEY_RECHECK_SECONDS": "1",
+}
+
+
+@pytest.fixture(scope="session")
+def tight_gateway(start_gateway: Callable[..., str]) -> str:
+    return start_gateway("tight", **TIGHT)
 
 
 @pytest.fixture

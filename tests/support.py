@@ -95,6 +95,21 @@ async def wait_until(
         await asyncio.sleep(0.05)
 
 
+async def close_code(ws: Any, timeout: float = 30) -> int:
+    """Read until the server closes the socket; the code it closed with."""
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                await ws.recv()
+    except websockets.ConnectionClosed as closed:
+        assert closed.rcvd is not None, "the socket ended without a close frame"
+        return closed.rcvd.code
+
+
+def ws_url(base_url: str) -> str:
+    return base_url.replace("http://", "ws://") + "/graphql"
+
+
 @dataclass
 class Caller:
     """A company's view of a running gateway."""
@@ -105,6 +120,11 @@ class Caller:
 
     @property
     def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+    @property
+    def ws_payload(self) -> dict[str, str]:
+        """The `connection_init` payload that authenticates a WebSocket."""
         return {"Authorization": f"Bearer {self.api_key}"}
 
     async def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -195,19 +215,23 @@ class Caller:
                 raise TimeoutError(f"action {action_id} still {action['status']}")
             await asyncio.sleep(0.05)
 
+    def at(self, base_url: str) -> Caller:
+        """The same company and key, talking to another gateway."""
+        return Caller(base_url, self.company_id, self.api_key)
+
     @asynccontextmanager
     async def websocket(
         self, protocol: str = "graphql-transport-ws", origin: str | None = None
     ) -> AsyncIterator[GraphQLSocket]:
         """A connection made as a browser page on `origin` would (none: not a browser)."""
-        url = self.base_url.replace("http://", "ws://") + "/graphql"
+        url = ws_url(self.base_url)
         async with websockets.connect(
             url,
             subprotocols=[protocol],  # type: ignore[list-item]
             origin=origin,  # type: ignore[arg-type]
         ) as ws:
             socket_ = GraphQLSocket(ws, protocol)
-            await socket_.init({"Authorization": f"Bearer {self.api_key}"})
+            await socket_.init(self.ws_payload)
             yield socket_
 
 
@@ -244,6 +268,11 @@ class GraphQLSocket:
             {"id": op_id, "type": kind, "payload": {"query": query, "variables": variables or {}}}
         )
         return op_id
+
+    async def stop(self, op_id: str) -> None:
+        """End an operation from the client's side."""
+        kind = "complete" if self.protocol == "graphql-transport-ws" else "stop"
+        await self.send({"id": op_id, "type": kind})
 
     async def results(self, op_id: str, timeout: float = 30) -> AsyncIterator[dict[str, Any]]:
         """Each `data` of the operation until it completes; fails on an error message."""

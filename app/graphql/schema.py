@@ -58,8 +58,9 @@ class GatewaySchema(strawberry.Schema):
         allowed_operation_types: Iterable[OperationType] | None = None,
         operation_extensions: dict[str, Any] | None = None,
     ) -> ExecutionResult:
-        # Stopping a request cancels it where it waits; every service writes in one
-        # transaction, so a stopped mutation leaves all of its write or none of it.
+        # Stopping a request cancels it where it waits. Every service writes in one
+        # transaction, and SQLAlchemy finishes a commit it has begun before it lets the
+        # cancellation through: a stopped mutation has saved all of its change or none of it.
         try:
             async with asyncio.timeout(self.request_timeout_seconds):
                 result = await super().execute(
@@ -73,7 +74,8 @@ class GatewaySchema(strawberry.Schema):
                 )
         except TimeoutError:
             message = (
-                f"the request took longer than {self.request_timeout_seconds:g} s and was stopped"
+                f"the request took longer than {self.request_timeout_seconds:g} s and was "
+                "stopped; a change it was making was saved whole or not at all"
             )
             result = ExecutionResult(
                 data=None,

@@ -4,7 +4,8 @@ One walk over each operation measures its depth, its aliases and its cost, follo
 spreads and inline fragments. Each fragment is measured once and reused wherever it is spread,
 so a document whose fragments spread each other many times over costs a linear walk to check
 (Strawberry's QueryDepthLimiter walks every path: exponential). Cycles are left to the spec's
-NoFragmentCyclesRule, which reports them; here a cycle simply adds nothing.
+NoFragmentCyclesRule, which reports them; here a cycle simply adds nothing. A fragment first
+met past the depth limit is measured only that far; the document is refused then anyway.
 
 Cost: every field costs 1, and a list multiplies the cost of what is asked of each item by the
 number of items it may hold: `first` when given (a variable may be anything up to the cap, so
@@ -75,6 +76,8 @@ class _Walk:
         self._fragments = fragments
         self._measured: dict[str, Measure] = {}
         self._open: set[str] = set()
+        # How deep the walk is in fields, through fragments too: the walk stops past the limit.
+        self._depth = 0
 
     def selections(self, selection_set: SelectionSetNode | None, parent: Any) -> Measure:
         total = _NOTHING
@@ -111,21 +114,30 @@ class _Walk:
 
     def field(self, node: FieldNode, parent: Any) -> Measure:
         name = node.name.value
+        alias = 1 if node.alias is not None else 0
         if name.startswith("__"):
-            # __typename is free; __schema and __type are refused in production and bounded by
-            # the schema's size in dev.
-            return _NOTHING
-        if not isinstance(parent, (GraphQLObjectType, GraphQLInterfaceType)):
-            return _NOTHING
-        definition = parent.fields.get(name)
-        if definition is None:
-            return _NOTHING  # FieldsOnCorrectTypeRule reports it
-        inner = self.selections(node.selection_set, get_named_type(definition.type))
-        items = self._items(node, definition, parent)
+            # __typename is free; __schema and __type are refused in production, and in dev
+            # bounded by the schema's size (the explorer's own query is 15 deep).
+            return Measure(aliases=alias)
+        if self._depth > MAX_DEPTH:
+            # Too deep already, and reported as such: going further only costs stack.
+            return Measure(cost=1, depth=1, aliases=alias)
+        definition = (
+            parent.fields.get(name)
+            if isinstance(parent, (GraphQLObjectType, GraphQLInterfaceType))
+            else None
+        )
+        # A field the schema lacks is reported by the spec's rules, but is still measured by
+        # its shape, so that a deep or wide document is refused as such whatever its names.
+        inner_type = None if definition is None else get_named_type(definition.type)
+        self._depth += 1
+        try:
+            inner = self.selections(node.selection_set, inner_type)
+        finally:
+            self._depth -= 1
+        items = 1 if definition is None else self._items(node, definition, parent)
         return Measure(
-            cost=1 + items * inner.cost,
-            depth=1 + inner.depth,
-            aliases=(1 if node.alias is not None else 0) + inner.aliases,
+            cost=1 + items * inner.cost, depth=1 + inner.depth, aliases=alias + inner.aliases
         )
 
     def _items(self, node: FieldNode, definition: Any, parent: GraphQLNamedType) -> int:

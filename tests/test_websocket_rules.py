@@ -1,0 +1,101 @@
+"""graphql-transport-ws as its protocol says, plus caps per connection and per key."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from contextlib import AsyncExitStack
+from typing import Any
+
+import pytest
+import websockets
+
+from tests.support import Caller, close_code, ws_url
+
+TRANSPORT_WS = "graphql-transport-ws"
+SUBSCRIBE_ALL = "subscription { actions { id } }"
+
+
+def connect(base_url: str, protocol: str = TRANSPORT_WS) -> Any:
+    return websockets.connect(ws_url(base_url), subprotocols=[protocol])  # type: ignore[list-item]
+
+
+async def test_subscribe_before_connection_init_closes_with_4401(gateway: str) -> None:
+    async with connect(gateway) as ws:
+        await ws.send(
+            json.dumps({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIBE_ALL}})
+        )
+        assert await close_code(ws) == 4401
+
+
+async def test_no_connection_init_in_time_closes_with_4408(tight_gateway: str) -> None:
+    async with connect(tight_gateway) as ws:
+        assert await close_code(ws) == 4408
+
+
+async def test_a_second_connection_init_closes_with_4429(caller: Caller) -> None:
+    async with caller.websocket() as socket:
+        await socket.send({"type": "connection_init", "payload": caller.ws_payload})
+        assert await close_code(socket.ws) == 4429
+
+
+async def test_a_reused_subscription_id_closes_with_4409(caller: Caller) -> None:
+    async with caller.websocket() as socket:
+        message = {"id": "same", "type": "subscribe", "payload": {"query": SUBSCRIBE_ALL}}
+        await socket.send(message)
+        await socket.send(message)
+        assert await close_code(socket.ws) == 4409
+
+
+async def test_a_bad_or_missing_key_in_connection_init_closes_with_4403(gateway: str) -> None:
+    for payload in ({}, {"Authorization": "Bearer agw_wrong"}, {"Authorization": 42}):
+        async with connect(gateway) as ws:
+            await ws.send(json.dumps({"type": "connection_init", "payload": payload}))
+            assert await close_code(ws) == 4403
+
+
+@pytest.mark.parametrize("protocol", [TRANSPORT_WS, "graphql-ws"])
+async def test_subscriptions_per_connection_are_capped(
+    caller: Caller, tight_gateway: str, protocol: str
+) -> None:
+    tight = caller.at(tight_gateway)
+    async with tight.websocket(protocol) as socket:
+        for _ in range(3):  # WS_MAX_SUBSCRIPTIONS_PER_CONNECTION on the tight gateway
+            await socket.subscribe(SUBSCRIBE_ALL)
+        refused = await socket.subscribe(SUBSCRIBE_ALL)
+        message = await socket.receive()
+        assert message["id"] == refused and message["type"] == "error", message
+        assert "Subscription limit reached" in json.dumps(message["payload"])
+        # The cap is on subscriptions running at once: ending one makes room for another.
+        await socket.stop("1")
+        again = await socket.subscribe(SUBSCRIBE_ALL)
+        created = await tight.create_action("post_dashboard_notification", {"message": "hi"})
+        async for data in socket.results(again):
+            assert data["actions"]["id"] == created["action"]["id"]
+            break
+
+
+@pytest.mark.parametrize("protocol", [TRANSPORT_WS, "graphql-ws"])
+async def test_connections_per_key_are_capped(
+    caller: Caller, tight_gateway: str, protocol: str
+) -> None:
+    tight = caller.at(tight_gateway)
+    async with AsyncExitStack() as stack:
+        for _ in range(3):  # WS_MAX_CONNECTIONS_PER_KEY on the tight gateway
+            await stack.enter_async_context(tight.websocket(protocol))
+        async with connect(tight_gateway, protocol) as ws:
+            await ws.send(json.dumps({"type": "connection_init", "payload": tight.ws_payload}))
+            if protocol == TRANSPORT_WS:
+                assert await close_code(ws) == 4403
+            else:
+                error = json.loads(await ws.recv())
+                assert error["type"] == "connection_error", error
+                assert error["payload"]["extensions"]["code"] == "TOO_MANY_CONNECTIONS"
+    # Once those are closed, the key may connect again (the server notices each close soon).
+    async with asyncio.timeout(30):
+        while True:
+            try:
+                async with tight.websocket(protocol):
+                    break
+            except (AssertionError, websockets.ConnectionClosed):
+                await asyncio.sleep(0.1)
