@@ -48,7 +48,7 @@ async def test_an_internal_error_is_masked_and_logged_with_its_request_id(
     caller, log = broken
     body = await caller.graphql_raw("{ actions { edges { cursor } } }")
     [error] = body["errors"]
-    assert error["extensions"]["code"] == "INTERNAL_ERROR"
+    assert error["extensions"]["code"] == "INTERNAL"
     request_id = error["extensions"]["requestId"]
     assert error["message"] == f"internal error; quote request id {request_id} when reporting it"
     shown = json.dumps(body).lower()

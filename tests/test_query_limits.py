@@ -66,12 +66,12 @@ REFUSED: list[tuple[str, str, str, str]] = [
         "TOO_MANY_ALIASES",
         "34 aliases",
     ),
-    ("cost", "{ " + aliased(3, PAGE) + " }", "QUERY_TOO_COSTLY", "would cost 5,403"),
+    ("cost", "{ " + aliased(6, PAGE) + " }", "QUERY_TOO_COSTLY", "would cost 10,806"),
     (
         "cost through fragments",
-        "{ ...P } fragment P on Query { " + aliased(3, PAGE) + " }",
+        "{ ...P } fragment P on Query { " + aliased(6, PAGE) + " }",
         "QUERY_TOO_COSTLY",
-        "would cost 5,403",
+        "would cost 10,806",
     ),
     (
         # Each level of fragments spreads the next three times over: 3^12 pages of actions.
@@ -127,9 +127,9 @@ async def test_a_document_over_a_limit_is_refused_with_a_code(
     assert any(says in e["message"] for e in body["errors"]), body
 
 
-async def test_two_full_pages_are_within_the_cost_limit(caller: Caller) -> None:
-    data = await caller.graphql("{ " + aliased(2, PAGE) + " }")
-    assert data["a0"]["edges"] == [] and data["a1"]["pageInfo"]["hasNextPage"] is False
+async def test_five_full_pages_are_within_the_cost_limit(caller: Caller) -> None:
+    data = await caller.graphql("{ " + aliased(5, PAGE) + " }")
+    assert data["a0"]["edges"] == [] and data["a4"]["pageInfo"]["hasNextPage"] is False
 
 
 async def test_a_variable_first_over_the_cap_is_refused(caller: Caller) -> None:

@@ -46,8 +46,9 @@ if TYPE_CHECKING:
 
 MAX_DEPTH: Final = 10
 MAX_ALIASES: Final = 30
-# A full page of 100 actions with every field costs about 1,900.
-MAX_COST: Final = 5_000
+# A full page of 100 actions with every field costs 1,801; a page of 100 workflow events with
+# the actions each created, about 6,000.
+MAX_COST: Final = 10_000
 # The assumed length of a list that cannot be paged (an app's notes, the action types).
 UNPAGED_LIST_SIZE: Final = 10
 PAGE_ARGUMENT: Final = "first"
