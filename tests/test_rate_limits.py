@@ -70,3 +70,28 @@ def test_with_redis_down_requests_are_let_through(
         response = post(gateway_without_redis, caller)
         assert response.status_code == 200, response.text
         assert response.json() == {"data": {"actions": {"edges": []}}}
+
+
+def test_over_rest_the_limit_answers_429_with_retry_after(
+    caller: Caller, limited_gateways: tuple[str, str]
+) -> None:
+    a, b = limited_gateways
+    for i in range(5):
+        url = f"{a if i % 2 else b}/api/v1/actions"
+        assert httpx.get(url, headers=caller.headers, timeout=30).status_code == 200
+    refused = httpx.get(f"{a}/api/v1/actions", headers=caller.headers, timeout=30)
+    assert refused.status_code == 429
+    assert 0 < int(refused.headers["retry-after"]) <= 3600
+    [error] = refused.json()["errors"]
+    assert error["code"] == "RATE_LIMITED" and error["field"] is None
+    assert "retry in" in error["message"]
+    # GraphQL draws on the same allowance: it is the key's, not the protocol's.
+    assert post(b, caller).status_code == 429
+
+
+def test_every_rest_operation_documents_the_rate_limit() -> None:
+    from app.rest.openapi import document
+
+    for operations in document()["paths"].values():
+        for operation in operations.values():
+            assert operation["responses"]["429"] == {"$ref": "#/components/responses/RateLimited"}

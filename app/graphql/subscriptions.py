@@ -11,12 +11,15 @@ from collections.abc import AsyncGenerator
 import strawberry
 from graphql import GraphQLError
 
-from app.errors import NotFound
+from app.errors import ErrorCode, NotFound
 from app.events import Resync
 from app.graphql.context import Info
 from app.graphql.types import Action, parse_id
 from app.models import utcnow
 from app.services import actions
+
+# Another company's action is not found, as over every other path: never "forbidden".
+NOT_FOUND = {"code": ErrorCode.NOT_FOUND.value}
 
 
 @strawberry.type
@@ -29,12 +32,12 @@ class Subscription:
         ctx = info.context
         company_id, action_id = ctx.company_id, parse_id(id)
         if action_id is None:
-            raise GraphQLError(f"action {str(id)[:40]!r} not found")
+            raise GraphQLError(f"action {str(id)[:40]!r} not found", extensions=NOT_FOUND)
         async with ctx.bus.listen(company_id) as events:
             try:
                 current = await actions.get_action(ctx.runtime, company_id, action_id)
             except NotFound as exc:
-                raise GraphQLError(str(exc)) from None
+                raise GraphQLError(str(exc), extensions=NOT_FOUND) from None
             yield Action.from_model(current)
             if current.status.is_final:
                 return

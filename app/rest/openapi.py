@@ -174,7 +174,7 @@ def _trigger_schemas() -> dict[str, Any]:
     }
 
 
-def _trigger_paths(unauthenticated: dict[str, Any]) -> dict[str, Any]:
+def _trigger_paths(admission: dict[str, Any]) -> dict[str, Any]:
     return {
         "/workflow/events": {
             "get": {
@@ -192,7 +192,7 @@ def _trigger_paths(unauthenticated: dict[str, Any]) -> dict[str, Any]:
                         "description": "The events.",
                         "content": json_content(ref("EventCatalogue")),
                     },
-                    **unauthenticated,
+                    **admission,
                     "422": response_ref("Refused"),
                 },
             }
@@ -206,7 +206,7 @@ def _trigger_paths(unauthenticated: dict[str, Any]) -> dict[str, Any]:
                         "description": "The triggers.",
                         "content": json_content({"type": "array", "items": ref("Trigger")}),
                     },
-                    **unauthenticated,
+                    **admission,
                 },
             },
             "post": {
@@ -216,7 +216,7 @@ def _trigger_paths(unauthenticated: dict[str, Any]) -> dict[str, Any]:
                 "responses": {
                     "201": {"description": "Stored.", "content": json_content(ref("Trigger"))},
                     "400": response_ref("BadBody"),
-                    **unauthenticated,
+                    **admission,
                     "413": response_ref("BodyTooLarge"),
                     "415": response_ref("UnsupportedMediaType"),
                     "422": response_ref("Refused"),
@@ -230,7 +230,7 @@ def _trigger_paths(unauthenticated: dict[str, Any]) -> dict[str, Any]:
                 "parameters": [{"name": "id", "in": "path", "required": True, "schema": ID}],
                 "responses": {
                     "204": {"description": "Deleted."},
-                    **unauthenticated,
+                    **admission,
                     "404": response_ref("NotFound"),
                 },
             }
@@ -357,6 +357,10 @@ RESPONSES = {
         "No API key, or not a valid one.",
         {"WWW-Authenticate": _header('Bearer realm="actions-gateway"')},
     ),
+    "RateLimited": _error(
+        "Over this API key's rate limit (RATE_LIMIT_REQUESTS per RATE_LIMIT_WINDOW_SECONDS).",
+        {"Retry-After": _header("Seconds until a request will be allowed again.")},
+    ),
     "NotFound": _error("There is no such object in your company."),
     "Refused": _error("Refused: every problem at once, each naming its field. Nothing stored."),
     "BadBody": _error("The body is not valid JSON, or not a JSON object."),
@@ -376,7 +380,8 @@ def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any
 
 
 def _paths() -> dict[str, Any]:
-    unauthenticated = {"401": response_ref("Unauthenticated")}
+    # What any call may meet before its handler: no valid key, or over the key's rate limit.
+    admission = {"401": response_ref("Unauthenticated"), "429": response_ref("RateLimited")}
     type_labels = [label for t in REGISTRY.values() for label in (t.name, t.type_name)]
     return {
         "/workflow/actions": {
@@ -388,7 +393,7 @@ def _paths() -> dict[str, Any]:
                         "description": "The catalogue.",
                         "content": json_content(ref("Catalogue")),
                     },
-                    **unauthenticated,
+                    **admission,
                 },
             }
         },
@@ -428,7 +433,7 @@ def _paths() -> dict[str, Any]:
                         },
                         "content": json_content({"type": "array", "items": ref("Action")}),
                     },
-                    **unauthenticated,
+                    **admission,
                     "422": response_ref("Refused"),
                 },
             },
@@ -443,7 +448,7 @@ def _paths() -> dict[str, Any]:
                         "content": json_content(ref("Action")),
                     },
                     "400": response_ref("BadBody"),
-                    **unauthenticated,
+                    **admission,
                     "413": response_ref("BodyTooLarge"),
                     "415": response_ref("UnsupportedMediaType"),
                     "422": response_ref("Refused"),
@@ -457,12 +462,12 @@ def _paths() -> dict[str, Any]:
                 "parameters": [{"name": "id", "in": "path", "required": True, "schema": ID}],
                 "responses": {
                     "200": {"description": "The action.", "content": json_content(ref("Action"))},
-                    **unauthenticated,
+                    **admission,
                     "404": response_ref("NotFound"),
                 },
             }
         },
-        **_trigger_paths(unauthenticated),
+        **_trigger_paths(admission),
         "/openapi.json": {
             "get": {
                 "operationId": "getOpenAPI",
@@ -472,7 +477,7 @@ def _paths() -> dict[str, Any]:
                         "description": "OpenAPI 3.0.",
                         "content": json_content({"type": "object"}),
                     },
-                    **unauthenticated,
+                    **admission,
                 },
             }
         },
