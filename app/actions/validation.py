@@ -15,6 +15,15 @@ def _shown(key: str) -> str:
     return key if len(key) <= 60 else key[:57] + "..."
 
 
+def _is_unicode(value: str) -> bool:
+    # A GraphQL string literal may spell a lone surrogate ("\\ud800"): no database stores it.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def check_value(spec: DataField, value: Any, path: str) -> Problem | None:
     if spec.kind == "integer":
         # bool is an int in Python, and 1.0 is a float in JSON: neither is an integer here.
@@ -39,6 +48,10 @@ def check_value(spec: DataField, value: Any, path: str) -> Problem | None:
         )
     if "\x00" in value:
         return Problem(path, f"{spec.name} must not contain NUL characters", ErrorCode.INVALID)
+    if not _is_unicode(value):
+        return Problem(
+            path, f"{spec.name} must be valid Unicode (it has a lone surrogate)", ErrorCode.INVALID
+        )
     if spec.allowed_values is not None and value not in spec.allowed_values:
         allowed = ", ".join(spec.allowed_values)
         return Problem(path, f"{spec.name} must be one of: {allowed}", ErrorCode.INVALID_CHOICE)

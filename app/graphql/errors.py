@@ -37,9 +37,16 @@ def refused(exc: ValidationFailed) -> GraphQLError:
 
 
 def is_internal(error: GraphQLError) -> bool:
-    """An exception we did not mean to raise: anything that is not a GraphQLError of ours."""
+    """An exception we did not mean to raise: anything that is not a GraphQLError of ours.
+
+    Except where graphql-core wraps the exception of a value it could not read (a literal or
+    variable that does not fit its type): that error points at the request's text and has no
+    path, and it is the caller's mistake, not ours.
+    """
     original = error.original_error
-    return original is not None and not isinstance(original, GraphQLError)
+    if original is None or isinstance(original, GraphQLError):
+        return False
+    return error.path is not None or not error.nodes
 
 
 def _code_for(error: GraphQLError) -> ErrorCode | None:

@@ -14,6 +14,7 @@ from strawberry.extensions import (
     ParserCache,
     ValidationCache,
 )
+from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
@@ -61,6 +62,9 @@ class GatewaySchema(strawberry.Schema):
         # Stopping a request cancels it where it waits. Every service writes in one
         # transaction, and SQLAlchemy finishes a commit it has begun before it lets the
         # cancellation through: a stopped mutation has saved all of its change or none of it.
+        # A subscription needs a stream (WebSocket); run as one answer it could only fail.
+        allowed = set(allowed_operation_types or DEFAULT_ALLOWED_OPERATION_TYPES)
+        allowed.discard(OperationType.SUBSCRIPTION)
         try:
             async with asyncio.timeout(self.request_timeout_seconds):
                 result = await super().execute(
@@ -69,7 +73,7 @@ class GatewaySchema(strawberry.Schema):
                     context_value,
                     root_value,
                     operation_name,
-                    allowed_operation_types,
+                    allowed,
                     operation_extensions,
                 )
         except TimeoutError:
