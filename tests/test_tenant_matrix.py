@@ -157,6 +157,21 @@ async def m_create_action(s: Caller, o: Owned) -> None:
         assert payload["action"] is None and payload_codes(payload) == ["NOT_FOUND"], payload
 
 
+async def m_typed_create_actions(s: Caller, o: Owned) -> None:
+    """The typed createXAction mutations, one per action type."""
+    app, job = o["app"], o["job"]
+    for mutation, fields in [
+        ("createTagAppAction", f'appId: "{app}", tagText: "theirs"'),
+        ("createNoteAppAction", f'appId: "{app}", noteText: "theirs"'),
+        ("createSetJobStatusAction", f'jobId: "{job}", status: CLOSED'),
+        ("createPostDashboardNotificationAction", f'message: "m", appId: "{app}"'),
+        ("createPostDashboardNotificationAction", f'message: "m", jobId: "{job}"'),
+    ]:
+        selection = "{ action { id } errors { code } }"
+        data = await s.graphql(f"mutation {{ {mutation}(input: {{{fields}}}) {selection} }}")
+        assert data[mutation] == {"action": None, "errors": [{"code": "NOT_FOUND"}]}, data
+
+
 async def m_create_app(s: Caller, o: Owned) -> None:
     data = await s.graphql(
         'mutation($j: ID!) { createApp(input: {jobId: $j, candidateName: "X"}) '
@@ -257,6 +272,7 @@ MATRIX: dict[str, Check] = {
     "query triggers": q_triggers,
     "query workflowEvents": q_workflow_events,
     "mutation createAction": m_create_action,
+    "mutation create<Type>Action": m_typed_create_actions,
     "mutation createApp": m_create_app,
     "mutation setJobStatus": m_set_job_status,
     "mutation createTrigger": m_create_trigger,

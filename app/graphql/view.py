@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -177,4 +178,11 @@ class GraphQLView(GraphQL[Context, None]):
     def encode_json(self, data: object) -> str:
         # Text, not bytes: Strawberry sends bytes over WebSocket as binary frames, which
         # graphql-ws clients (browsers' included) cannot read.
-        return orjson.dumps(data).decode()
+        try:
+            return orjson.dumps(data).decode()
+        except TypeError as exc:
+            if "surrogates" not in str(exc):
+                raise
+            # JSON may spell a lone surrogate ("\\ud800"), which validation refuses but an error
+            # message may quote; orjson cannot write one, the standard library escapes it.
+            return json.dumps(data, ensure_ascii=True, separators=(",", ":"))
