@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -99,3 +100,59 @@ async def test_connections_per_key_are_capped(
                     break
             except (AssertionError, websockets.ConnectionClosed):
                 await asyncio.sleep(0.1)
+
+
+HOSTILE_MESSAGES: list[str | bytes] = [
+    "not json",
+    b"\x00\xff binary",
+    "[]",
+    '"a string"',
+    "42",
+    "null",
+    '{"type": "nonsense"}',
+    '{"no": "type"}',
+    '{"type": "subscribe"}',
+    '{"type": "subscribe", "id": "1"}',
+    '{"type": "subscribe", "id": "1", "payload": {}}',
+    '{"type": "subscribe", "id": "1", "payload": {"query": 42}}',
+    '{"type": "subscribe", "id": "1", "payload": {"query": "{", "variables": []}}',
+    '{"type": "subscribe", "id": {"x": 1}, "payload": {"query": "{ actionTypes { name } }"}}',
+    '{"type": "subscribe", "id": "\\ud800", "payload": {"query": "{ actionTypes { name } }"}}',
+    '{"type": "complete", "id": "never-started"}',
+    '{"type": "connection_init", "payload": "not an object"}',
+]
+
+
+@pytest.mark.parametrize("message", HOSTILE_MESSAGES, ids=[repr(m)[:40] for m in HOSTILE_MESSAGES])
+async def test_a_hostile_message_ends_in_a_protocol_answer_not_a_crash(
+    caller: Caller, message: str | bytes, gateway_log: Path
+) -> None:
+    mark = gateway_log.stat().st_size  # noqa: ASYNC240  (a stat, on a local file)
+    async with caller.websocket() as socket:
+        await socket.ws.send(message)
+        # Either the protocol's answer (an error, a result, or a close with its code), or
+        # nothing at all for a message it may ignore: then the socket still works.
+        await socket.send({"type": "ping"})
+        try:
+            async with asyncio.timeout(30):
+                while True:
+                    reply = json.loads(await socket.ws.recv())
+                    if reply["type"] == "pong":
+                        break
+        except websockets.ConnectionClosed as closed:
+            assert closed.rcvd is not None and closed.rcvd.code in (4400, 4429), closed
+    with gateway_log.open("rb") as log:
+        log.seek(mark)
+        assert b"Traceback" not in log.read()
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["[]", '{"type": "start"}', '{"type": "start", "id": "1", "payload": {"query": 42}}'],
+)
+async def test_a_malformed_graphql_ws_message_closes_with_4400(
+    caller: Caller, message: str
+) -> None:
+    async with caller.websocket("graphql-ws") as socket:
+        await socket.ws.send(message)
+        assert await close_code(socket.ws) == 4400

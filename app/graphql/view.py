@@ -26,6 +26,7 @@ from app.security.http import (
     replaying,
     unauthenticated,
 )
+from app.security.ws_messages import CheckedGraphQLWSHandler, CheckedTransportWSHandler
 from app.services.api_keys import Principal, authenticate
 from app.web.pages import explorer
 
@@ -51,6 +52,8 @@ class GraphQLView(GraphQL[Context, None]):
         )
 
     websocket_adapter_class = ClosableWebSocketAdapter
+    graphql_transport_ws_handler_class = CheckedTransportWSHandler
+    graphql_ws_handler_class = CheckedGraphQLWSHandler
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
