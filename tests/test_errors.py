@@ -46,10 +46,16 @@ async def test_an_internal_error_is_masked_and_logged_with_its_request_id(
     broken: tuple[Caller, Path],
 ) -> None:
     caller, log = broken
-    body = await caller.graphql_raw("{ actions { edges { cursor } } }")
+    async with httpx.AsyncClient(base_url=caller.base_url) as client:
+        response = await client.post(
+            "/graphql", json={"query": "{ actions { edges { cursor } } }"}, headers=caller.headers
+        )
+    body = response.json()
     [error] = body["errors"]
     assert error["extensions"]["code"] == "INTERNAL"
     request_id = error["extensions"]["requestId"]
+    # The same id as the response's header, which every log line of the request carries.
+    assert response.headers["x-request-id"] == request_id
     assert error["message"] == f"internal error; quote request id {request_id} when reporting it"
     shown = json.dumps(body).lower()
     for secret in ("sqlite", "select", "no such table", "traceback", "operationalerror", ".py"):

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import logging
 import re
-import uuid
 from typing import Final
 
 from graphql import GraphQLError, GraphQLSyntaxError
 
 from app.errors import ErrorCode, ValidationFailed
+from app.observability.context import current_request_id, new_request_id
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +63,9 @@ def _code_for(error: GraphQLError) -> ErrorCode | None:
 def present(error: GraphQLError, *, hide_suggestions: bool) -> GraphQLError:
     """The error as the client may see it."""
     if is_internal(error):
-        # No message, stack or SQL leaves the server: only an id to find them in the log.
-        request_id = uuid.uuid4().hex
+        # No message, stack or SQL leaves the server: only the request's id (also in its
+        # X-Request-ID header and on each of its log lines) to find them in the log.
+        request_id = current_request_id() or new_request_id()
         log.error(
             "internal error in a GraphQL request (request id %s) at %s",
             request_id,
