@@ -106,8 +106,11 @@ class EventBus:
     @contextlib.asynccontextmanager
     async def listen(self, company_id: int) -> AsyncIterator[Listener]:
         """Listen to a company's events. Once entered, no later change is missed."""
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that
+        # arrives as the event is set, and the subscription it was meant to end runs on.
         try:
-            await asyncio.wait_for(self._ready.wait(), self._ready_timeout)
+            async with asyncio.timeout(self._ready_timeout):
+                await self._ready.wait()
         except TimeoutError:
             raise ConnectionError("live updates are unavailable: Redis is unreachable") from None
         listener = Listener(company_id)

@@ -79,7 +79,7 @@ async def test_board_says_when_the_key_is_refused(browser: Chromium, gateway: st
     await page.fill("#api-key", "agw_not-a-key")
     await page.click("#key-form button")
     message = await page.wait_for("document.getElementById('key-error').textContent")
-    assert "valid API key is required" in message
+    assert "the API key is not valid" in message
     assert await page.evaluate("document.getElementById('live').dataset.state") == "offline"
     await page.screenshot(SCREENSHOTS / "board-refused-key.png")
 
