@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Final
 
 from starlette.websockets import WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
+from strawberry.http.exceptions import WebSocketDisconnected
 
 if TYPE_CHECKING:
     from starlette.types import Scope
@@ -69,13 +70,15 @@ class Connections:
 
 
 class ClosableWebSocketAdapter(ASGIWebSocketAdapter):
-    """Strawberry's adapter, but a socket closed by the server (revoked key) drops late messages.
+    """Strawberry's adapter, but a closed socket drops late messages.
 
-    A subscription may produce an event between the close and the end of the connection;
-    sending it would raise in the subscription's task.
+    An operation may produce a result after the server closed the socket (a revoked key) or
+    the client went away; sending it would raise in the operation's task, and Strawberry logs
+    that as an error with its traceback. The connection's own loop sees the close anyway.
     """
 
     async def send_json(self, message: Mapping[str, object]) -> None:
         if self.ws.application_state == WebSocketState.DISCONNECTED:
             return
-        await super().send_json(message)
+        with contextlib.suppress(WebSocketDisconnected):
+            await super().send_json(message)
