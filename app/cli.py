@@ -137,9 +137,10 @@ def cmd_serve(settings: Settings) -> None:
 
 
 def cmd_worker(settings: Settings, burst: bool) -> None:
-    from worker.settings import create_worker
+    from worker.runner import run
 
-    create_worker(settings, burst=burst).run()
+    # Non-zero when Redis stayed unreachable: the supervisor restarts the worker.
+    raise SystemExit(asyncio.run(run(settings, burst=burst)))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -19,12 +19,16 @@ SessionFactory = async_sessionmaker[AsyncSession]
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
+    lock_timeout_ms = int(settings.database_lock_timeout_seconds * 1000)
     if not settings.is_sqlite:
         return create_async_engine(
             settings.database_url,
             pool_size=settings.database_pool_size,
             max_overflow=settings.database_pool_size,
             pool_pre_ping=True,
+            # A lock held too long fails the statement (retried as transient) instead of
+            # piling up every request behind it.
+            connect_args={"server_settings": {"lock_timeout": str(lock_timeout_ms)}},
         )
     # SQLite allows one writer: one connection per process, WAL so readers in other
     # processes are not blocked, and BEGIN IMMEDIATE so that two processes never
@@ -39,7 +43,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={lock_timeout_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 

@@ -22,7 +22,7 @@ from app.models import Company
 from app.server import GatewayServer, uvicorn_config
 from app.services.api_keys import new_key, store_known_key
 from app.settings import Settings
-from worker.settings import create_worker
+from worker.runner import run as run_worker
 
 DEV_COMPANY = "Development"
 
@@ -67,27 +67,20 @@ class _Server(GatewayServer):
 async def run_all(settings: Settings, dev_api_key: str) -> None:
     app = create_app(settings, dev_api_key=dev_api_key)
     server = _Server(uvicorn_config(app, settings), app.state.websockets)
-    worker = create_worker(settings, handle_signals=False)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     server_task = asyncio.create_task(server.serve())
-    worker_task = asyncio.create_task(worker.async_run())
+    # The worker lets running actions finish (bounded) when `stop` is set.
+    worker_task = asyncio.create_task(run_worker(settings, stop=stop))
     stop_task = asyncio.create_task(stop.wait())
     await asyncio.wait({server_task, worker_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
-    # Let running actions finish (bounded), then stop taking HTTP requests.
-    worker.allow_pick_jobs = False
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(settings.action_timeout_seconds):
-            while worker.tasks:  # noqa: ASYNC110  (arq offers no event to wait on)
-                await asyncio.sleep(0.05)
+    stop.set()
+    await worker_task
+    # Then stop taking HTTP requests.
     server.should_exit = True
-    with contextlib.suppress(asyncio.CancelledError):
-        await worker.close()
-        await worker_task
     await server_task
-    stop_task.cancel()
 
 
 def run_dev(settings: Settings) -> None:

@@ -62,7 +62,7 @@ class EmbeddedRedis:
 
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
-        self._dir = tempfile.TemporaryDirectory(prefix="actions-gateway-redis-")
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -70,6 +70,8 @@ class EmbeddedRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 10.0) -> None:
+        """Start the server; after `stop()`, start it again on the same port (empty)."""
+        self._dir = tempfile.TemporaryDirectory(prefix="actions-gateway-redis-")
         args = [
             server_binary(),
             "--port",
@@ -112,8 +114,10 @@ class EmbeddedRedis:
                 process.wait()
         if process is not None and process.stderr:
             process.stderr.close()
-        with contextlib.suppress(OSError):
-            self._dir.cleanup()
+        if self._dir is not None:
+            with contextlib.suppress(OSError):
+                self._dir.cleanup()
+            self._dir = None
 
     def __enter__(self) -> EmbeddedRedis:
         self.start()

@@ -42,6 +42,7 @@ class ErrorCode(enum.StrEnum):
     GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
     # A trigger's action would need a key that neither its data nor its event supplies.
     NOT_SUPPLIED = "NOT_SUPPLIED"
+    IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
 
 
 @dataclass(frozen=True)

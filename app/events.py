@@ -3,6 +3,13 @@
 Channels are `actions:{company_id}`. Each gateway process holds one pattern subscription and
 hands each decoded event to the listeners of that company, so a thousand subscribers cost one
 Redis connection and one JSON decode per event.
+
+Pub/sub may lose an event: Redis reconnects, a listener falls behind, or a worker dies
+between its commit and its publish. Listeners are then told to RESYNC, and re-read from the
+database from the last change number they had. The first two cases are seen at once; for the
+third, the bus compares every few seconds (SUBSCRIPTION_CHECK_SECONDS) each listened-to
+company's latest change number in the database with what its listeners were given, and
+resyncs a listener that stayed behind for a whole interval.
 """
 
 from __future__ import annotations
@@ -10,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
@@ -34,6 +41,8 @@ class Resync:
 
 RESYNC: Final = Resync()
 Event = Action | Resync
+# Reads the latest change number of each of these companies from the database.
+LatestSequences = Callable[[list[int]], Awaitable[dict[int, int]]]
 
 
 def channel(company_id: int) -> str:
@@ -62,8 +71,18 @@ class Listener:
     def __init__(self, company_id: int) -> None:
         self.company_id = company_id
         self._queue: asyncio.Queue[Event] = asyncio.Queue(LISTENER_QUEUE_SIZE)
+        # The highest change number given to this subscriber, or that it read itself; None
+        # until it has read where it starts (what came before, it reads from the database).
+        self.position: int | None = None
+        # The database's latest number at the last check, if this listener was behind it.
+        self._behind: int | None = None
+
+    def advance(self, sequence: int) -> None:
+        self.position = sequence if self.position is None else max(self.position, sequence)
 
     def deliver(self, event: Event) -> None:
+        if isinstance(event, Action):
+            self.advance(event.sequence)
         try:
             self._queue.put_nowait(event)
         except asyncio.QueueFull:
@@ -71,6 +90,18 @@ class Listener:
             while not self._queue.empty():
                 self._queue.get_nowait()
             self._queue.put_nowait(RESYNC)
+
+    def lagging(self, latest: int) -> bool:
+        """Whether this listener has missed a change for a whole check interval."""
+        if self.position is None or self.position >= latest:
+            self._behind = None
+            return False
+        missed = self._behind is not None and self.position < self._behind
+        self._behind = None if missed else latest
+        if missed:
+            # The resync re-reads at least up to here.
+            self.advance(latest)
+        return missed
 
     def __aiter__(self) -> Listener:
         return self
@@ -82,21 +113,32 @@ class Listener:
 class EventBus:
     """A process-wide subscription to every company's action events."""
 
-    def __init__(self, redis_url: str, *, ready_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        redis_url: str,
+        *,
+        latest_sequences: LatestSequences | None = None,
+        check_interval: float = 5.0,
+        ready_timeout: float = 5.0,
+    ) -> None:
         self._redis: Redis = Redis.from_url(redis_url)
         self._listeners: dict[int, set[Listener]] = {}
         self._ready = asyncio.Event()
         self._ready_timeout = ready_timeout
-        self._task: asyncio.Task[None] | None = None
+        self._latest_sequences = latest_sequences
+        self._check_interval = check_interval
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="event-bus")
+        self._tasks.append(asyncio.create_task(self._run(), name="event-bus"))
+        if self._latest_sequences is not None:
+            self._tasks.append(asyncio.create_task(self._check(), name="event-bus-check"))
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
         await self._redis.aclose()
 
     @property
@@ -139,6 +181,24 @@ class EventBus:
             return
         for listener in tuple(self._listeners.get(company_id, ())):
             listener.deliver(action)
+
+    async def _check(self) -> None:
+        assert self._latest_sequences is not None
+        while True:
+            await asyncio.sleep(self._check_interval)
+            companies = list(self._listeners)
+            if not companies:
+                continue
+            try:
+                latest = await self._latest_sequences(companies)
+            except Exception as exc:
+                log.warning("event bus could not check for missed changes: %s", exc)
+                continue
+            for company_id, sequence in latest.items():
+                for listener in tuple(self._listeners.get(company_id, ())):
+                    if listener.lagging(sequence):
+                        log.info("a subscriber of company %s missed a change", company_id)
+                        listener.deliver(RESYNC)
 
     async def _run(self) -> None:
         delay = 0.1

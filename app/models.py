@@ -75,6 +75,9 @@ class Company(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=200)
     created_at: datetime = created_at_field()
+    # The sequence number of the company's latest action change. Each change takes the next
+    # one in its own transaction, so numbers are gapless and in commit order per company.
+    action_sequence: int = Field(default=0, sa_type=sa.BigInteger)
 
 
 # An API key, stored only as its SHA-256 (keys are random, so a slow hash adds nothing).
@@ -154,6 +157,12 @@ class Action(SQLModel, table=True):
         # Named, so that a migration can name them (they were added after the table).
         sa.ForeignKeyConstraint(["trigger_id"], ["trigger.id"], name="fk_action_trigger_id"),
         sa.ForeignKeyConstraint(["event_id"], ["workflow_event.id"], name="fk_action_event_id"),
+        # Subscribers resume from a sequence number: "what changed after N" is one range scan.
+        sa.Index("uq_action_company_id_sequence", "company_id", "sequence", unique=True),
+        # A client's retry with the same key finds the first action instead of making another.
+        sa.Index(
+            "uq_action_company_id_idempotency_key", "company_id", "idempotency_key", unique=True
+        ),
     )
     id: int | None = Field(default=None, primary_key=True)
     company_id: int = Field(foreign_key="company.id")
@@ -173,8 +182,14 @@ class Action(SQLModel, table=True):
     request_id: str | None = Field(default=None, max_length=128)
     # Bumped on every change: subscribers use it to drop stale or repeated events.
     version: int = Field(default=1)
+    # The company's change sequence number of this action's latest change (Company above).
+    sequence: int = Field(default=0, sa_type=sa.BigInteger)
     # While RUNNING: when the current try is presumed dead and may be taken again.
     lease_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # While PENDING after a transient error: when the next try may start (backoff).
+    next_try_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The client's key for retrying its create call; honoured for IDEMPOTENCY_WINDOW.
+    idempotency_key: str | None = Field(default=None, max_length=255)
     executed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = created_at_field()
     updated_at: datetime = created_at_field()

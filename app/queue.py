@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from arq.constants import job_key_prefix
 from redis.exceptions import RedisError
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from arq.connections import ArqRedis
 
 log = logging.getLogger(__name__)
@@ -16,32 +19,53 @@ log = logging.getLogger(__name__)
 RUN_ACTION = "run_action"
 FIRE_EVENT = "fire_event"
 SWEEP = "sweep_actions"
+PURGE = "purge_actions"
 
 
-def job_id(action_id: int) -> str:
-    """The job id of an action: arq refuses a second job while one is queued or running."""
-    return f"action:{action_id}"
+def job_id(action_id: int, version: int = 1) -> str:
+    """The id of the job that runs the action from this version of its row.
+
+    arq refuses a job whose id is queued or running, so each state of the row is queued at
+    most once. The id changes with the row (every change bumps `version`): a job left "in
+    progress" by a killed worker blocks its own id until arq's timeout, never the next try.
+    """
+    return f"action:{action_id}:v{version}"
 
 
 def event_job_id(event_id: int) -> str:
-    """The job id of an event's firing, unique in the same way."""
+    """The job id of an event's firing: arq refuses a second while one is queued or running."""
     return f"event:{event_id}"
 
 
-async def _enqueue(redis: ArqRedis, function: str, row_id: int, key: str) -> bool:
+async def _enqueue(
+    redis: ArqRedis, function: str, row_id: int, key: str, defer_until: datetime | None = None
+) -> bool:
     try:
-        job = await redis.enqueue_job(function, row_id, _job_id=key)
+        job = await redis.enqueue_job(function, row_id, _job_id=key, _defer_until=defer_until)
     except (RedisError, OSError) as exc:
         log.warning("could not enqueue %s (%s); the sweeper will", key, exc)
         return False
     return job is not None
 
 
-async def enqueue_action(redis: ArqRedis, action_id: int) -> bool:
-    """Queue the action; False if it was queued already or Redis is unreachable (logged)."""
-    return await _enqueue(redis, RUN_ACTION, action_id, job_id(action_id))
+async def enqueue_action(
+    redis: ArqRedis, action_id: int, version: int = 1, *, defer_until: datetime | None = None
+) -> bool:
+    """Queue a try of the action; False if it was queued already or Redis is unreachable."""
+    return await _enqueue(redis, RUN_ACTION, action_id, job_id(action_id, version), defer_until)
 
 
 async def enqueue_event(redis: ArqRedis, event_id: int) -> bool:
     """Queue the firing of an event's triggers; False as for actions."""
     return await _enqueue(redis, FIRE_EVENT, event_id, event_job_id(event_id))
+
+
+async def queued(redis: ArqRedis, job_ids: list[str]) -> list[bool]:
+    """Which of these jobs exist (queued or running), in one round trip."""
+    if not job_ids:
+        return []
+    async with redis.pipeline(transaction=False) as pipe:
+        for key in job_ids:
+            pipe.exists(job_key_prefix + key)
+        found = await pipe.execute()
+    return [bool(n) for n in found]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -10,6 +11,7 @@ from arq.connections import ArqRedis, RedisSettings
 from app.db import SessionFactory, create_engine, create_session_factory
 from app.events import EventBus
 from app.migrate import ensure_migrated
+from app.services.actions import latest_sequences
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -26,8 +28,23 @@ def redis_url(settings: Settings) -> str:
     return settings.redis_url
 
 
+# A Redis that does not answer fails the call (logged; the sweeper covers) instead of hanging.
+REDIS_CONNECT_TIMEOUT = 2.0
+REDIS_COMMAND_TIMEOUT = 5.0
+
+
 def arq_redis_settings(settings: Settings) -> RedisSettings:
     return RedisSettings.from_dsn(redis_url(settings))
+
+
+def redis_client(settings: Settings) -> ArqRedis:
+    """A Redis client for commands (enqueue, publish); it connects on first use."""
+    client: ArqRedis = ArqRedis.from_url(
+        redis_url(settings),
+        socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
+        socket_timeout=REDIS_COMMAND_TIMEOUT,
+    )
+    return client
 
 
 @dataclass
@@ -43,12 +60,18 @@ class Runtime:
     async def start(cls, settings: Settings, *, listen: bool) -> Runtime:
         engine = create_engine(settings)
         await ensure_migrated(engine)
+        sessions = create_session_factory(engine)
         # Connections are made on first use, so a gateway starts while Redis is down.
-        redis = ArqRedis.from_url(redis_url(settings))
-        bus = EventBus(redis_url(settings)) if listen else None
-        if bus is not None:
+        redis = redis_client(settings)
+        bus = None
+        if listen:
+            bus = EventBus(
+                redis_url(settings),
+                latest_sequences=functools.partial(latest_sequences, sessions),
+                check_interval=settings.subscription_check_seconds,
+            )
             await bus.start()
-        return cls(settings, engine, create_session_factory(engine), redis, bus)
+        return cls(settings, engine, sessions, redis, bus)
 
     async def close(self) -> None:
         if self.bus is not None:

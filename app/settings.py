@@ -75,6 +75,21 @@ class Settings(BaseSettings):
     action_max_tries: int = Field(default=5, ge=1, le=100)
     # How often the sweeper looks for actions that were stored but never queued.
     sweep_interval_seconds: int = Field(default=10, ge=1, le=3600)
+    # Backoff after a transient error: about base * 2^(tries - 1), with jitter, at most max.
+    action_retry_base_seconds: float = Field(default=0.5, gt=0, le=600)
+    action_retry_max_seconds: float = Field(default=30, gt=0, le=3600)
+    # Finished actions older than this are deleted (their effects stay); 0 keeps them forever.
+    action_retention_days: int = Field(default=30, ge=0, le=36500)
+
+    # A stopping worker lets running actions finish for this long, then hands them back.
+    worker_shutdown_seconds: float = Field(default=30, ge=0, le=3600)
+    # A worker that cannot reach Redis for this long exits non-zero for its supervisor.
+    worker_redis_outage_seconds: float = Field(default=60, ge=0, le=86400)
+    # How long a statement waits for a lock before it fails (and its try is retried).
+    database_lock_timeout_seconds: float = Field(default=30, gt=0, le=3600)
+    # How often a gateway checks the database for action changes its subscribers missed
+    # (an event lost between a commit and its publication).
+    subscription_check_seconds: float = Field(default=5, gt=0, le=3600)
 
     # Browser origins allowed to call the gateway (HTTP and WebSocket), comma-separated.
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -135,6 +150,12 @@ class Settings(BaseSettings):
                 "CORS_ORIGINS='*' cannot be combined with CORS_ALLOW_CREDENTIALS=true: "
                 "list the origins that may send credentials"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _backoff_bounds(self) -> Settings:
+        if self.action_retry_max_seconds < self.action_retry_base_seconds:
+            raise ValueError("ACTION_RETRY_MAX_SECONDS must be at least ACTION_RETRY_BASE_SECONDS")
         return self
 
     @property

@@ -5,23 +5,43 @@ from __future__ import annotations
 from typing import Any
 
 from arq import cron
+from arq.cron import CronJob
 from arq.worker import Function, Worker, func
 
-from app.queue import FIRE_EVENT, RUN_ACTION, SWEEP
+from app.queue import FIRE_EVENT, PURGE, RUN_ACTION, SWEEP
 from app.runtime import arq_redis_settings
+from app.services.execution import LEASE_MARGIN
 from app.settings import Settings, get_settings
-from worker.tasks import fire_event, run_action, shutdown, startup, sweep_actions
+from worker.tasks import (
+    fire_event,
+    purge_actions,
+    run_action,
+    shutdown,
+    startup,
+    sweep_actions,
+)
+
+# arq delivers a job again only when it was cancelled or raised Retry (the database could not
+# be reached to claim the action). The row counts tries; this only ends a job that keeps
+# failing to claim, and the sweeper queues the action again once the database is back.
+JOB_MAX_DELIVERIES = 20
+PURGE_MINUTES = set(range(0, 60, 10))
+
+
+def job_timeout(settings: Settings) -> float:
+    """arq's limit on one job: only a backstop. A try times out by itself, and its claim's
+    lease (timeout + margin) bounds how long it may spend recording its outcome."""
+    return 2 * (settings.action_timeout_seconds + LEASE_MARGIN.total_seconds())
 
 
 def _functions(settings: Settings) -> list[Function]:
-    # Our own code counts tries and fails actions; arq's limit only stops a runaway job.
     return [
         func(
             run_action,
             name=RUN_ACTION,
             keep_result=0,
-            max_tries=settings.action_max_tries * 3,
-            timeout=settings.action_timeout_seconds,
+            max_tries=JOB_MAX_DELIVERIES,
+            timeout=job_timeout(settings),
         ),
         # An event left unfired after these tries is taken up again by the sweeper.
         func(
@@ -39,26 +59,46 @@ def _sweep_seconds(settings: Settings) -> set[int]:
     return set(range(0, 60, step))
 
 
+def _cron_jobs(settings: Settings) -> list[CronJob]:
+    # Both run when a worker starts, too: whatever a dead worker left is taken up at once.
+    jobs = [
+        cron(
+            sweep_actions,
+            name=SWEEP,
+            second=_sweep_seconds(settings),
+            unique=True,
+            keep_result=0,
+            run_at_startup=True,
+        )
+    ]
+    if settings.action_retention_days > 0:
+        jobs.append(
+            cron(
+                purge_actions,
+                name=PURGE,
+                minute=PURGE_MINUTES,
+                second=7,
+                unique=True,
+                keep_result=0,
+                run_at_startup=True,
+            )
+        )
+    return jobs
+
+
 def worker_options(settings: Settings) -> dict[str, Any]:
     return {
         "functions": _functions(settings),
-        "cron_jobs": [
-            cron(
-                sweep_actions,
-                name=SWEEP,
-                second=_sweep_seconds(settings),
-                unique=True,
-                keep_result=0,
-            )
-        ],
+        "cron_jobs": _cron_jobs(settings),
         "on_startup": startup,
         "on_shutdown": shutdown,
         "redis_settings": arq_redis_settings(settings),
         "poll_delay": settings.worker_poll_delay,
         "max_jobs": settings.worker_max_jobs,
         "job_timeout": settings.action_timeout_seconds,
-        # On SIGTERM, running actions get this long to finish before the worker stops.
-        "job_completion_wait": settings.action_timeout_seconds,
+        # Under `arq worker.settings.WorkerSettings`: on SIGTERM, running actions get this long
+        # to finish. `actions-gateway worker` (worker/runner.py) does the same itself.
+        "job_completion_wait": int(settings.worker_shutdown_seconds),
         "ctx": {"settings": settings},
         "keep_result": 0,
     }

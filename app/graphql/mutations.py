@@ -33,6 +33,11 @@ def id_problem(field: str, value: strawberry.ID) -> list[UserError]:
 class CreateActionInput:
     type: str = strawberry.field(description="The action type's name, e.g. tag_app.")
     data: JSON = strawberry.field(description="The data that the type's createAction requires.")
+    idempotency_key: str | None = strawberry.field(
+        default=None,
+        description="Any unique string of yours (at most 255 characters). Retrying with the "
+        "same key within 24 hours returns the action the first call made instead of a second.",
+    )
 
 
 @strawberry.type
@@ -41,11 +46,15 @@ class CreateActionPayload:
     errors: list[UserError]
 
 
-async def create_action_payload(info: Info, type_name: str, data: Any) -> CreateActionPayload:
+async def create_action_payload(
+    info: Info, type_name: str, data: Any, idempotency_key: str | None = None
+) -> CreateActionPayload:
     """Every create-action mutation, generic or typed, goes through here to the service."""
     ctx = info.context
     row, errors = await attempt(
-        lambda: actions.create_action(ctx.runtime, ctx.company_id, type_name, data)
+        lambda: actions.create_action(
+            ctx.runtime, ctx.company_id, type_name, data, idempotency_key=idempotency_key
+        )
     )
     return CreateActionPayload(
         action=None if row is None else Action.from_model(row), errors=errors
@@ -92,7 +101,7 @@ class SetJobStatusPayload:
 class Mutation:
     @strawberry.mutation(description="Create an action; it runs asynchronously, watch it finish.")
     async def create_action(self, info: Info, input: CreateActionInput) -> CreateActionPayload:
-        return await create_action_payload(info, input.type, input.data)
+        return await create_action_payload(info, input.type, input.data, input.idempotency_key)
 
     @strawberry.mutation
     async def create_job(self, info: Info, input: CreateJobInput) -> CreateJobPayload:

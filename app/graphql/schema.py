@@ -14,6 +14,7 @@ from strawberry.extensions import (
     ParserCache,
     ValidationCache,
 )
+from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
@@ -22,9 +23,11 @@ from strawberry.utils.aio import aclosing
 
 from app.errors import ErrorCode
 from app.graphql.errors import present
+from app.graphql.lifecycle import LifecycleMutation
 from app.graphql.mutations import Mutation as CoreMutation
 from app.graphql.operations import LabelOperation
 from app.graphql.queries import Query as CoreQuery
+from app.graphql.scalars import SCALARS
 from app.graphql.subscriptions import Subscription
 from app.graphql.triggers import TriggerMutation, TriggerQuery
 from app.graphql.typed_mutations import TypedActionMutations
@@ -38,7 +41,9 @@ CACHE_SIZE = 512
 # Each area keeps its fields in its own module; the root types join them. The typed
 # createXAction mutations are generated from the registry, one per action type.
 Query = merge_types("Query", (CoreQuery, TriggerQuery))
-Mutation = merge_types("Mutation", (CoreMutation, TriggerMutation, TypedActionMutations))
+Mutation = merge_types(
+    "Mutation", (CoreMutation, TriggerMutation, TypedActionMutations, LifecycleMutation)
+)
 
 
 class GatewaySchema(strawberry.Schema):
@@ -140,6 +145,7 @@ def build_schema(*, production: bool = True, request_timeout_seconds: float = 10
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
+        config=StrawberryConfig(scalar_map=SCALARS),
         extensions=[
             # Factories: Strawberry makes one per request. The two caches live at module level.
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),

@@ -13,6 +13,7 @@ from app.actions import base as registry
 from app.actions import type_name_of
 from app.graphql.action_data import ACTION_DATA, ActionData
 from app.graphql.context import Info
+from app.graphql.scalars import BigInt
 from app.models import ActionStatus
 from app.services import hiring
 
@@ -105,6 +106,13 @@ class Action:
     version: int = strawberry.field(
         description="Increases with every change: a later event has a greater version."
     )
+    sequence: BigInt = strawberry.field(
+        description="The number of this action's latest change in its company's sequence of "
+        "action changes: resume `subscription actions(after:)` from the last one you saw."
+    )
+    next_try_at: datetime | None = strawberry.field(
+        description="While PENDING after a transient error: when the next try starts."
+    )
 
     @strawberry.field(
         description="The data, typed by the action type: select e.g. "
@@ -129,6 +137,8 @@ class Action:
             attempts=action.attempts,
             error=action.error,
             version=action.version,
+            sequence=BigInt(action.sequence),
+            next_try_at=action.next_try_at,
         )
 
 

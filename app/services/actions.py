@@ -6,9 +6,9 @@ import base64
 import binascii
 import logging
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from app.actions import REGISTRY, ActionType, DataRequirements, get_action_type
@@ -16,15 +16,18 @@ from app.actions.base import MAX_ID
 from app.actions.validation import check_data
 from app.errors import ErrorCode, NotFound, Problem, ValidationFailed
 from app.events import publish_action
-from app.models import Action, ActionStatus
+from app.models import Action, ActionStatus, Company
 from app.observability.action_metrics import record_created
 from app.observability.context import current_request_id
 from app.queue import enqueue_action
+from app.services import idempotency
+from app.services.changes import stamp
 from app.services.references import check_references
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
+    from app.db import SessionFactory
     from app.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -136,21 +139,54 @@ async def dispatch(rt: Runtime, actions: list[Action]) -> None:
             "action %s created (%s)", action.id, action.type, extra={"action_type": action.type}
         )
         await publish_action(rt.redis, action)
-        await enqueue_action(rt.redis, action.id)
+        await enqueue_action(rt.redis, action.id, action.version)
         await record_created(rt.redis, action)
 
 
-async def create_action(rt: Runtime, company_id: int, type_name: str, data: Any) -> Action:
-    """Store the action PENDING, then queue it. Raises ValidationFailed, storing nothing."""
-    async with rt.sessions.begin() as session:
-        normalised = await validate_action(session, company_id, type_name, data)
-        action = Action(
-            company_id=company_id,
-            type=type_name,
-            data=normalised,
-            request_id=current_request_id(),
-        )
-        session.add(action)
+async def create_action(
+    rt: Runtime,
+    company_id: int,
+    type_name: str,
+    data: Any,
+    *,
+    idempotency_key: str | None = None,
+) -> Action:
+    """Store the action PENDING, then queue it. Raises ValidationFailed, storing nothing.
+
+    With an idempotency key already used in the last 24 hours, the action made then is
+    returned (if this call asks for the same type and data) and nothing new is stored.
+    """
+    if idempotency_key is not None:
+        idempotency.check_key(idempotency_key)
+        async with rt.sessions() as session:
+            earlier = await idempotency.find_recent(session, company_id, idempotency_key)
+        if earlier is not None:
+            return idempotency.replay(earlier, type_name, data)
+    try:
+        async with rt.sessions.begin() as session:
+            normalised = await validate_action(session, company_id, type_name, data)
+            if idempotency_key is not None:
+                await idempotency.release_expired(session, company_id, idempotency_key)
+            action = Action(
+                company_id=company_id,
+                type=type_name,
+                data=normalised,
+                request_id=current_request_id(),
+                idempotency_key=idempotency_key,
+            )
+            session.add(action)
+            # Inserted before it is numbered: the company's counter is the last lock taken.
+            await session.flush()
+            await stamp(session, action)
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+        # A concurrent call with the same key committed first: answer as it was answered.
+        async with rt.sessions() as session:
+            earlier = await idempotency.find_recent(session, company_id, idempotency_key)
+        if earlier is None:
+            raise
+        return idempotency.replay(earlier, type_name, data)
     await dispatch(rt, [action])
     return action
 
@@ -199,14 +235,40 @@ async def list_actions(
     return rows[:limit], len(rows) > limit
 
 
-async def changed_since(
-    rt: Runtime, company_id: int, since: datetime, limit: int = 500
-) -> list[Action]:
-    """The company's actions changed at or after `since`, oldest first: a resync's catch-up."""
+async def latest_sequence(rt: Runtime, company_id: int) -> int:
+    """The sequence number of the company's latest action change (0 before the first)."""
+    async with rt.sessions() as session:
+        value = await session.scalar(
+            select(col(Company.action_sequence)).where(col(Company.id) == company_id)
+        )
+    return int(value or 0)
+
+
+async def latest_sequences(sessions: SessionFactory, company_ids: list[int]) -> dict[int, int]:
+    """The latest change number of each company, in one query per 500 companies."""
+    found: dict[int, int] = {}
+    async with sessions() as session:
+        for start in range(0, len(company_ids), 500):
+            chunk = company_ids[start : start + 500]
+            rows = await session.execute(
+                select(col(Company.id), col(Company.action_sequence)).where(
+                    col(Company.id).in_(chunk)
+                )
+            )
+            found.update({cid: seq for cid, seq in rows.all() if cid is not None})
+    return found
+
+
+async def changes_after(rt: Runtime, company_id: int, after: int, limit: int = 200) -> list[Action]:
+    """The company's actions whose latest change is numbered after `after`, in that order.
+
+    Each action comes once, in its current state: a subscriber that resumes from `after`
+    gets every change it missed, with changes to one action folded into the latest.
+    """
     query = (
         select(Action)
-        .where(col(Action.company_id) == company_id, col(Action.updated_at) >= since)
-        .order_by(col(Action.updated_at), col(Action.id))
+        .where(col(Action.company_id) == company_id, col(Action.sequence) > after)
+        .order_by(col(Action.sequence))
         .limit(limit)
     )
     async with rt.sessions() as session:

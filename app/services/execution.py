@@ -1,66 +1,60 @@
-"""Running actions: claim, apply the effect exactly once, or fail; and sweeping up strays.
+"""Running one try of an action: claim it, apply its effect exactly once, or record why not.
 
-The action row is the outbox. A try starts by claiming the row (a conditional update that
-bumps `attempts` and sets a lease); the effect and the EXECUTED status are then written in
-one transaction that only commits if this try still holds the claim. Whatever crashes, the
-row says what is left to do, and the sweeper queues it again.
+The action row is the outbox. A try starts by claiming the row: a conditional update that
+bumps `attempts` and sets a lease. The effect and the EXECUTED status are then written in
+one transaction that commits only while this try still holds the claim (RUNNING, with this
+try's `attempts`), and effect rows carry a unique reference to their action. Whatever
+crashes, the row says what is left to do; `app/services/sweeper.py` queues it again.
+
+arq delivers a job at least once and only retries on its own `Retry`; so a transient failure
+puts the action back to PENDING with a `next_try_at` and queues the next try itself, and the
+row, not arq, counts the tries.
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
-import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from redis.exceptions import RedisError
-from sqlalchemy import ColumnElement, or_, update
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlmodel import col, select
+from sqlalchemy import ColumnElement, or_
+from sqlmodel import col
 
+from app import faults
 from app.actions import get_action_type
 from app.errors import PermanentActionError
 from app.events import publish_action
+from app.faults import Fault
 from app.models import Action, ActionStatus, utcnow
 from app.observability.action_metrics import record_outcome
 from app.observability.context import bound
 from app.queue import enqueue_action
-from app.services.firing import sweep_events
+from app.services.changes import stamp, transition, update_if
+from app.services.retry_policy import backoff_seconds, describe, is_transient
 from app.services.workflow_events import enqueue_events, recorded
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
-
     from app.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-# Errors that say "not now" rather than "never": the try is retried with backoff.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    OperationalError,
-    InterfaceError,
-    IntegrityError,  # a concurrent writer won a unique index; the retry sees its row
-    PoolTimeout,
-    TimeoutError,
-    ConnectionError,
-    RedisError,
-)
-
-# A PENDING action older than this with no job is queued again by the sweeper.
-PENDING_GRACE = timedelta(seconds=5)
+# A try's lease outlives its timeout by this much, for clocks that disagree a little.
 LEASE_MARGIN = timedelta(seconds=5)
-RETRY_BASE_SECONDS = 0.5
-RETRY_CAP_SECONDS = 30.0
+# A job that arrives a moment before its `next_try_at` (another clock) still runs.
+EARLY_TOLERANCE = timedelta(seconds=1)
+INTERRUPTED = "interrupted: the worker stopped before this try finished"
 
 
 class Outcome(enum.StrEnum):
     EXECUTED = "executed"
     FAILED = "failed"
-    RETRY = "retry"
-    SKIPPED = "skipped"  # not ours to run: finished, canceled, or held by another try
+    RETRY = "retry"  # the next try is queued (after a backoff)
+    REDELIVER = "redeliver"  # the database could not be reached to claim: run this job later
+    ABANDONED = "abandoned"  # the outcome could not be recorded; the lease lapses, the sweeper
+    SKIPPED = "skipped"  # not ours to run: finished, canceled, waiting, or held by another try
 
 
 @dataclass(frozen=True)
@@ -69,56 +63,42 @@ class RunResult:
     retry_in: float = 0.0
 
 
-def backoff_seconds(attempts: int) -> float:
-    """Exponential backoff with full jitter around it, so that retries do not stampede."""
-    ceiling = min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2.0 ** max(attempts - 1, 0))
-    jitter: float = random.uniform(0.5, 1.5)
-    return ceiling * jitter
-
-
-def _lapsed(now: datetime) -> ColumnElement[bool]:
-    return (col(Action.status) == ActionStatus.RUNNING) & (col(Action.lease_expires_at) < now)
-
-
-def _claimable(now: datetime) -> ColumnElement[bool]:
-    return or_(col(Action.status) == ActionStatus.PENDING, _lapsed(now))
-
-
-async def _transition(
-    session: AsyncSession, action_id: int, condition: ColumnElement[bool], **values: Any
-) -> Action | None:
-    """Apply `values` if `condition` holds; the updated row, or None if it did not hold."""
-    now = utcnow()
-    statement = (
-        update(Action)
-        .where(col(Action.id) == action_id, condition)
-        .values(**{"updated_at": now, **values}, version=col(Action.version) + 1)
-        .returning(Action)
-        .execution_options(synchronize_session=False)
-    )
-    return (await session.scalars(statement)).one_or_none()
-
-
 def row_id(action: Action) -> int:
     assert action.id is not None, "a stored action has an id"
     return action.id
 
 
-def _held_by(action: Action) -> ColumnElement[bool]:
+def lapsed(now: datetime) -> ColumnElement[bool]:
+    """RUNNING, but its try is presumed dead."""
+    return (col(Action.status) == ActionStatus.RUNNING) & (col(Action.lease_expires_at) < now)
+
+
+def waiting(now: datetime) -> ColumnElement[bool]:
+    """PENDING, and due for its next try."""
+    due = or_(col(Action.next_try_at).is_(None), col(Action.next_try_at) <= now + EARLY_TOLERANCE)
+    return (col(Action.status) == ActionStatus.PENDING) & due
+
+
+def held_by(action: Action) -> ColumnElement[bool]:
+    """Still claimed by the try that `action` is the claimed row of."""
     return (col(Action.status) == ActionStatus.RUNNING) & (col(Action.attempts) == action.attempts)
 
 
 async def claim(rt: Runtime, action_id: int) -> Action | None:
+    """Start a try: the claimed row, or None if the action is not ours to run now."""
     now = utcnow()
     lease = now + timedelta(seconds=rt.settings.action_timeout_seconds) + LEASE_MARGIN
+    # Spent actions are left to the sweeper, which fails them with the reason.
+    fresh = col(Action.attempts) < rt.settings.action_max_tries
     async with rt.sessions.begin() as session:
-        return await _transition(
+        return await transition(
             session,
             action_id,
-            _claimable(now),
+            or_(waiting(now), lapsed(now)) & fresh,
             status=ActionStatus.RUNNING,
             attempts=col(Action.attempts) + 1,
             lease_expires_at=lease,
+            next_try_at=None,
         )
 
 
@@ -130,10 +110,10 @@ async def _apply(rt: Runtime, claimed: Action) -> Action | None:
     async with rt.sessions.begin() as session:
         # The conditional update comes first: on PostgreSQL it locks the row, so a racing
         # try waits here and then finds the claim gone.
-        done = await _transition(
+        done = await update_if(
             session,
             row_id(claimed),
-            _held_by(claimed),
+            held_by(claimed),
             status=ActionStatus.EXECUTED,
             # The same instant for both, as in the vendor's records.
             executed_at=(executed_at := utcnow()),
@@ -144,35 +124,63 @@ async def _apply(rt: Runtime, claimed: Action) -> Action | None:
         if done is None:
             return None
         await action_type.execute(session, done)
+        await stamp(session, done)
+        await session.flush()
+        faults.crash_if(Fault.CRASH_BEFORE_COMMIT)
     # Events the effect caused (a job's status changed) committed with it; now fire them.
     await enqueue_events(rt.redis, recorded(session))
     return done
 
 
-async def _finish(rt: Runtime, claimed: Action, status: ActionStatus, error: str) -> Action | None:
+async def _record(
+    rt: Runtime,
+    claimed: Action,
+    status: ActionStatus,
+    error: str,
+    next_try_at: datetime | None = None,
+) -> Action | None:
+    """End this try as `status`, if it still holds the claim."""
     async with rt.sessions.begin() as session:
-        return await _transition(
+        return await transition(
             session,
             row_id(claimed),
-            _held_by(claimed),
+            held_by(claimed),
             status=status,
             lease_expires_at=None,
+            next_try_at=next_try_at,
             error=error[:1000],
         )
 
 
 async def run_action(rt: Runtime, action_id: int) -> RunResult:
     """One try of an action, as the worker runs it for each delivered job."""
-    claimed = await claim(rt, action_id)
+    try:
+        claimed = await claim(rt, action_id)
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        # Nothing was written: run this same job again a little later.
+        log.warning("could not claim action %s: %s", action_id, describe(exc))
+        return RunResult(Outcome.REDELIVER, _backoff(rt, 1))
     if claimed is None:
-        log.debug("action %s skipped: finished, canceled or held by another try", action_id)
+        log.debug(
+            "action %s skipped: finished, canceled, waiting or held by another try", action_id
+        )
         return RunResult(Outcome.SKIPPED)
     # This try's log lines carry the id of the request that created the action.
     with bound(request_id=claimed.request_id, action_id=action_id):
-        return await _try(rt, claimed)
+        log.info("action %s try %s started", action_id, claimed.attempts, extra=_fields(claimed))
+        await publish_action(rt.redis, claimed)
+        try:
+            return await _attempt(rt, claimed)
+        except asyncio.CancelledError:
+            # The worker is stopping and could not wait: hand the action back now rather
+            # than leave it RUNNING until its lease lapses. Shielded, so that it completes.
+            await asyncio.shield(_hand_back(rt, claimed))
+            raise
 
 
-async def _finished(rt: Runtime, row: Action) -> None:
+async def finished(rt: Runtime, row: Action) -> None:
     """Announce a final state: to subscribers, to the fleet's counters, and in the log."""
     await publish_action(rt.redis, row)
     await record_outcome(rt.redis, row)
@@ -186,99 +194,93 @@ def _fields(row: Action) -> dict[str, Any]:
     return {"action_type": row.type, "status": row.status.value, "attempts": row.attempts}
 
 
-async def _try(rt: Runtime, claimed: Action) -> RunResult:
-    action_id = row_id(claimed)
-    log.info("action %s try %s started", action_id, claimed.attempts, extra=_fields(claimed))
-    await publish_action(rt.redis, claimed)
-    max_tries = rt.settings.action_max_tries
+async def _attempt(rt: Runtime, claimed: Action) -> RunResult:
+    await faults.pause_if(Fault.PAUSE_BEFORE_EFFECT, row_id(claimed))
+    timeout = rt.settings.action_timeout_seconds
     try:
-        done = await _apply(rt, claimed)
+        async with asyncio.timeout(timeout):
+            done = await _apply(rt, claimed)
     except PermanentActionError as exc:
+        log.info("action %s failed for good: %s", claimed.id, exc)
         return await _settle(rt, claimed, ActionStatus.FAILED, str(exc))
-    except TRANSIENT_ERRORS as exc:
-        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        if claimed.attempts >= max_tries:
-            return await _settle(
-                rt,
-                claimed,
-                ActionStatus.FAILED,
-                f"gave up after {claimed.attempts} tries: {reason}",
-            )
-        log.warning("action %s try %s failed, will retry: %s", action_id, claimed.attempts, reason)
-        await _settle(rt, claimed, ActionStatus.PENDING, reason)
-        return RunResult(Outcome.RETRY, backoff_seconds(claimed.attempts))
     except Exception as exc:
-        # A bug, not a condition: retrying would repeat it. Fail visibly; details in the log.
-        log.exception("action %s failed with an unexpected error", action_id)
-        return await _settle(
-            rt, claimed, ActionStatus.FAILED, f"internal error ({type(exc).__name__})"
-        )
+        if not is_transient(exc):
+            # A bug, not a condition: retrying would repeat it. Fail visibly; details logged.
+            log.exception("action %s failed with an unexpected error", claimed.id)
+            error = f"internal error ({type(exc).__name__})"
+            return await _settle(rt, claimed, ActionStatus.FAILED, error)
+        reason = f"timed out after {timeout}s" if isinstance(exc, TimeoutError) else describe(exc)
+        log.warning("action %s try %s failed: %s", claimed.id, claimed.attempts, reason)
+        if claimed.attempts >= rt.settings.action_max_tries:
+            error = f"gave up after {claimed.attempts} tries: {reason}"
+            return await _settle(rt, claimed, ActionStatus.FAILED, error)
+        delay = _backoff(rt, claimed.attempts)
+        next_try = utcnow() + timedelta(seconds=delay)
+        return await _settle(rt, claimed, ActionStatus.PENDING, reason, next_try)
     if done is None:
         return RunResult(Outcome.SKIPPED)
-    await _finished(rt, done)
+    faults.crash_if(Fault.CRASH_AFTER_COMMIT)
+    await finished(rt, done)
     return RunResult(Outcome.EXECUTED)
 
 
-async def _settle(rt: Runtime, claimed: Action, status: ActionStatus, error: str) -> RunResult:
-    try:
-        row = await _finish(rt, claimed, status, error)
-    except TRANSIENT_ERRORS as exc:
-        # The database is away: the lease lapses and the sweeper takes the action up again.
-        log.warning("could not record the outcome of action %s: %s", claimed.id, exc)
-        return RunResult(Outcome.RETRY, backoff_seconds(claimed.attempts))
-    if row is not None:
-        if row.status.is_final:
-            await _finished(rt, row)
-        else:
-            await publish_action(rt.redis, row)
-    if status is ActionStatus.PENDING:
-        return RunResult(Outcome.RETRY, backoff_seconds(claimed.attempts))
-    return RunResult(Outcome.FAILED if row is not None else Outcome.SKIPPED)
-
-
-@dataclass(frozen=True)
-class SweepReport:
-    queued: int
-    failed: int
-    events_queued: int = 0
-
-
-async def sweep(rt: Runtime) -> SweepReport:
-    """Queue actions that have no live try, and events never fired; fail spent actions."""
-    now = utcnow()
-    max_tries = rt.settings.action_max_tries
-    stale_pending = (col(Action.status) == ActionStatus.PENDING) & (
-        col(Action.updated_at) < now - PENDING_GRACE
+def _backoff(rt: Runtime, tries: int) -> float:
+    settings = rt.settings
+    return backoff_seconds(
+        tries, settings.action_retry_base_seconds, settings.action_retry_max_seconds
     )
-    lapsed = _lapsed(now)
-    async with rt.sessions() as session:
-        rows = (
-            await session.execute(
-                select(col(Action.id), col(Action.attempts), col(Action.status))
-                .where(or_(stale_pending, lapsed))
-                .order_by(col(Action.id))
-                .limit(1000)
-            )
-        ).all()
-    queued = failed = 0
-    for action_id, attempts, status in rows:
-        assert action_id is not None
-        if status is ActionStatus.RUNNING and attempts >= max_tries:
-            async with rt.sessions.begin() as session:
-                row = await _transition(
-                    session,
-                    action_id,
-                    lapsed & (col(Action.attempts) == attempts),
-                    status=ActionStatus.FAILED,
-                    lease_expires_at=None,
-                    error=f"gave up after {attempts} tries: the last try did not finish in time",
+
+
+async def _settle(
+    rt: Runtime,
+    claimed: Action,
+    status: ActionStatus,
+    error: str,
+    next_try_at: datetime | None = None,
+) -> RunResult:
+    """Record how the try ended, and queue the next one if there is one.
+
+    If the database is away, keep trying while the claim's lease lasts; after that the
+    action is the sweeper's again (and a late write here would find the claim gone).
+    """
+    deadline = claimed.lease_expires_at or utcnow()
+    failures = 0
+    while True:
+        try:
+            row = await _record(rt, claimed, status, error, next_try_at)
+            break
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            failures += 1
+            pause = backoff_seconds(failures, 0.2, 2.0)
+            if utcnow() + timedelta(seconds=pause) >= deadline:
+                log.warning(
+                    "could not record that action %s is %s (%s); its lease will lapse",
+                    claimed.id,
+                    status,
+                    describe(exc),
                 )
-            if row is not None:
-                failed += 1
-                with bound(request_id=row.request_id, action_id=action_id):
-                    await _finished(rt, row)
-            continue
-        # arq refuses a job id that is already queued or running: this only fills gaps.
-        if await enqueue_action(rt.redis, action_id):
-            queued += 1
-    return SweepReport(queued, failed, await sweep_events(rt))
+                return RunResult(Outcome.ABANDONED)
+            await asyncio.sleep(pause)
+    if row is None:
+        return RunResult(Outcome.SKIPPED)
+    if row.status.is_final:
+        await finished(rt, row)
+    else:
+        await publish_action(rt.redis, row)
+    if status is ActionStatus.PENDING:
+        await enqueue_action(rt.redis, row_id(row), row.version, defer_until=next_try_at)
+        return RunResult(Outcome.RETRY)
+    return RunResult(Outcome.FAILED)
+
+
+async def _hand_back(rt: Runtime, claimed: Action) -> None:
+    try:
+        row = await _record(rt, claimed, ActionStatus.PENDING, INTERRUPTED)
+    except Exception as exc:
+        log.warning("could not hand back action %s (%s); its lease will lapse", claimed.id, exc)
+        return
+    if row is not None:
+        log.info("handed back action %s", claimed.id)
+        await publish_action(rt.redis, row)

@@ -22,6 +22,7 @@ from app.models import Action, Trigger, WorkflowEvent, utcnow
 from app.observability.context import bound
 from app.queue import enqueue_event
 from app.services.actions import action_type_named, dispatch, require_page, validate_data
+from app.services.changes import stamp
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -117,6 +118,10 @@ async def fire_event(rt: Runtime, event_id: int) -> Firing:
                 continue
             session.add(action)
             created.append(action)
+        # Numbered after they are inserted: the company's counter is the last lock taken.
+        await session.flush()
+        for action in created:
+            await stamp(session, action)
         if skipped:
             note = "; ".join(skipped)
             event.note = (

@@ -1,0 +1,72 @@
+"""Every change to an action goes through here: a conditional update and a sequence stamp.
+
+Each change bumps the action's `version` and takes the next number of its company's change
+sequence (`Company.action_sequence`) in the same transaction. The counter row stays locked
+until the commit, so a company's numbers are gapless and follow commit order: a subscriber
+that has seen number N and sees N + 2 knows that N + 1 is committed and can read it.
+Stamping is the last statement of a transaction, so the lock is held only until the commit.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import ColumnElement, update
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import col
+
+from app.models import Action, Company, utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+
+async def next_sequence(session: AsyncSession, company_id: int) -> int:
+    """Take the company's next change number; its row stays locked until the commit."""
+    value = await session.scalar(
+        update(Company)
+        .where(col(Company.id) == company_id)
+        .values(action_sequence=col(Company.action_sequence) + 1)
+        .returning(col(Company.action_sequence))
+        .execution_options(synchronize_session=False)
+    )
+    if value is None:
+        raise LookupError(f"company {company_id} does not exist")
+    return int(value)
+
+
+async def stamp(session: AsyncSession, action: Action) -> None:
+    """Give a changed, stored action its sequence number: the last write before the commit."""
+    assert action.id is not None, "new actions take next_sequence() before they are added"
+    number = await next_sequence(session, action.company_id)
+    await session.execute(
+        update(Action)
+        .where(col(Action.id) == action.id)
+        .values(sequence=number)
+        .execution_options(synchronize_session=False)
+    )
+    set_committed_value(action, "sequence", number)
+
+
+async def update_if(
+    session: AsyncSession, action_id: int, condition: ColumnElement[bool], **values: Any
+) -> Action | None:
+    """Apply `values` if `condition` holds; the updated row, or None. Not yet stamped."""
+    statement = (
+        update(Action)
+        .where(col(Action.id) == action_id, condition)
+        .values(**{"updated_at": utcnow(), **values}, version=col(Action.version) + 1)
+        .returning(Action)
+        .execution_options(synchronize_session=False)
+    )
+    return (await session.scalars(statement)).one_or_none()
+
+
+async def transition(
+    session: AsyncSession, action_id: int, condition: ColumnElement[bool], **values: Any
+) -> Action | None:
+    """A whole change: `update_if`, then the stamp. None if the condition did not hold."""
+    row = await update_if(session, action_id, condition, **values)
+    if row is not None:
+        await stamp(session, row)
+    return row
