@@ -35,12 +35,16 @@ from tests.support import (
     wait_http,
 )
 
+# Private deployments for the tests that kill processes (tests/cluster.py).
+pytest_plugins = ["tests.cluster"]
+
 # Short timings so that recovery paths are exercised in seconds, not minutes. Revoked keys'
 # sockets are re-checked only hourly here, so that the tests see the announcement on Redis
 # close them by itself (the re-check has its own gateway in tests/test_keys.py).
 TEST_TIMINGS = {
     "ACTION_TIMEOUT_SECONDS": "5",
     "SWEEP_INTERVAL_SECONDS": "1",
+    "SUBSCRIPTION_CHECK_SECONDS": "1",
     "KEY_RECHECK_SECONDS": "3600",
 }
 # Kept after the run (and by CI): the browser tests' screenshots and the browser's log.

@@ -8,6 +8,7 @@ bug, and retrying would only repeat it.
 from __future__ import annotations
 
 import random
+import re
 
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
@@ -19,6 +20,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 _TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57", "58"})
 # lock_not_available (lock_timeout), and "database is not accepting connections" (55000).
 _TRANSIENT_SQLSTATES = frozenset({"55P03", "55000"})
+
+_WRAPPED_CLASS = re.compile(r"^<class '(?:[\w.]+\.)?(\w+)'>")
 
 _TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
     OperationalError,  # SQLite "database is locked", a dropped connection
@@ -52,9 +55,14 @@ def is_transient(exc: BaseException) -> bool:
 
 def describe(exc: BaseException) -> str:
     """One line naming the error, for an action's `error` and the log."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    # SQLAlchemy appends a link to its docs on a separate line; the first line says it all.
-    return f"{type(exc).__name__}: {text}"[:500] if text else type(exc).__name__
+    # SQLAlchemy's own text leads with advice (autoflush, a docs link); the driver's says it.
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    text = next((line.strip() for line in str(cause).splitlines() if line.strip()), "")
+    # asyncpg's errors come wrapped as "<class 'asyncpg.exceptions.X'>: message".
+    named, wrapped = _WRAPPED_CLASS.subn(r"\1", text, count=1)
+    if not wrapped:
+        named = f"{type(cause).__name__}: {text}" if text else type(cause).__name__
+    return named[:500]
 
 
 def backoff_seconds(tries: int, base: float, cap: float) -> float:
