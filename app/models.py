@@ -158,7 +158,7 @@ class Action(SQLModel, table=True):
         sa.ForeignKeyConstraint(["trigger_id"], ["trigger.id"], name="fk_action_trigger_id"),
         sa.ForeignKeyConstraint(["event_id"], ["workflow_event.id"], name="fk_action_event_id"),
         # Subscribers resume from a sequence number: "what changed after N" is one range scan.
-        sa.Index("uq_action_company_id_sequence", "company_id", "sequence", unique=True),
+        sa.Index("ix_action_company_id_sequence", "company_id", "sequence"),
         # A client's retry with the same key finds the first action instead of making another.
         sa.Index(
             "uq_action_company_id_idempotency_key", "company_id", "idempotency_key", unique=True
@@ -182,7 +182,8 @@ class Action(SQLModel, table=True):
     request_id: str | None = Field(default=None, max_length=128)
     # Bumped on every change: subscribers use it to drop stale or repeated events.
     version: int = Field(default=1)
-    # The company's change sequence number of this action's latest change (Company above).
+    # The company's change sequence number of this action's latest change (Company above);
+    # 0 only inside the transaction that creates the action, until it is stamped.
     sequence: int = Field(default=0, sa_type=sa.BigInteger)
     # While RUNNING: when the current try is presumed dead and may be taken again.
     lease_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -4,7 +4,10 @@ Each change bumps the action's `version` and takes the next number of its compan
 sequence (`Company.action_sequence`) in the same transaction. The counter row stays locked
 until the commit, so a company's numbers are gapless and follow commit order: a subscriber
 that has seen number N and sees N + 2 knows that N + 1 is committed and can read it.
-Stamping is the last statement of a transaction, so the lock is held only until the commit.
+Stamping is the last statement of every transaction that changes an action: the counter is
+always the last lock taken (after the action rows, and after an insert that may wait on a
+unique key), so that no two transactions can wait for each other, and the lock is held only
+until the commit.
 """
 
 from __future__ import annotations
@@ -36,8 +39,8 @@ async def next_sequence(session: AsyncSession, company_id: int) -> int:
 
 
 async def stamp(session: AsyncSession, action: Action) -> None:
-    """Give a changed, stored action its sequence number: the last write before the commit."""
-    assert action.id is not None, "new actions take next_sequence() before they are added"
+    """Give a changed (or new, flushed) action its number: the last write before the commit."""
+    assert action.id is not None, "flush a new action before stamping it"
     number = await next_sequence(session, action.company_id)
     await session.execute(
         update(Action)

@@ -50,7 +50,7 @@ def upgrade() -> None:
 
     with op.batch_alter_table("action", schema=None) as batch_op:
         batch_op.create_index(
-            "uq_action_company_id_sequence", ["company_id", "sequence"], unique=True
+            "ix_action_company_id_sequence", ["company_id", "sequence"], unique=False
         )
         batch_op.create_index(
             "uq_action_company_id_idempotency_key",
@@ -62,7 +62,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("action", schema=None) as batch_op:
         batch_op.drop_index("uq_action_company_id_idempotency_key")
-        batch_op.drop_index("uq_action_company_id_sequence")
+        batch_op.drop_index("ix_action_company_id_sequence")
         batch_op.drop_column("idempotency_key")
         batch_op.drop_column("next_try_at")
         batch_op.drop_column("sequence")
