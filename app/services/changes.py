@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col
 
@@ -41,14 +41,33 @@ async def next_sequence(session: AsyncSession, company_id: int) -> int:
 async def stamp(session: AsyncSession, action: Action) -> None:
     """Give a changed (or new, flushed) action its number: the last write before the commit."""
     assert action.id is not None, "flush a new action before stamping it"
-    number = await next_sequence(session, action.company_id)
-    await session.execute(
-        update(Action)
-        .where(col(Action.id) == action.id)
-        .values(sequence=number)
-        .execution_options(synchronize_session=False)
-    )
-    set_committed_value(action, "sequence", number)
+    if session.get_bind().dialect.name == "postgresql":
+        # One round trip: take the number and write it on the action in one statement.
+        taken = (
+            update(Company)
+            .where(col(Company.id) == action.company_id)
+            .values(action_sequence=col(Company.action_sequence) + 1)
+            .returning(col(Company.action_sequence))
+            .cte("taken")
+        )
+        number = await session.scalar(
+            update(Action)
+            .where(col(Action.id) == action.id)
+            .values(sequence=select(taken.c.action_sequence).scalar_subquery())
+            .returning(col(Action.sequence))
+            .execution_options(synchronize_session=False)
+        )
+        if number is None:
+            raise LookupError(f"action {action.id} does not exist")
+    else:
+        number = await next_sequence(session, action.company_id)
+        await session.execute(
+            update(Action)
+            .where(col(Action.id) == action.id)
+            .values(sequence=number)
+            .execution_options(synchronize_session=False)
+        )
+    set_committed_value(action, "sequence", int(number))
 
 
 async def update_if(
