@@ -171,6 +171,30 @@ async def test_the_same_idempotency_key_returns_the_first_action(caller: Caller)
     assert [n["text"] for n in notes["app"]["notes"]] == ["once", "once"]
 
 
+async def test_rest_honours_the_idempotency_key_header(caller: Caller) -> None:
+    app_id = int(await caller.create_app(await caller.create_job()))
+    body = {"type": "note_app", "data": {"app_id": app_id, "note_text": "once"}}
+    keyed = {**caller.headers, "Idempotency-Key": f"rest-{uuid.uuid4()}"}
+    first = await caller.rest("POST", "/actions", json=body, headers=keyed)
+    again = await caller.rest("POST", "/actions", json=body, headers=keyed)
+    assert first.status_code == 201 and "Idempotent-Replayed" not in first.headers
+    assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"]
+    assert again.headers["Location"] == first.headers["Location"]
+
+    other = {"type": "note_app", "data": {"app_id": app_id, "note_text": "twice"}}
+    reused = await caller.rest("POST", "/actions", json=other, headers=keyed)
+    assert reused.status_code == 422
+    [error] = reused.json()["errors"]
+    assert error["field"] == "Idempotency-Key" and error["code"] == "IDEMPOTENCY_KEY_REUSED"
+    too_long = {**caller.headers, "Idempotency-Key": "k" * 256}
+    refused = await caller.rest("POST", "/actions", json=body, headers=too_long)
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["field"] == "Idempotency-Key"
+    listed = await caller.rest("GET", "/actions", params={"type": "note_app"})
+    assert [a["id"] for a in listed.json()] == [first.json()["id"]]
+
+
 async def test_an_idempotency_key_is_honoured_for_24_hours(
     caller: Caller, runtime: Runtime
 ) -> None:

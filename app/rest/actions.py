@@ -31,6 +31,8 @@ CREATE_BODY = DataRequirements(
     )
 )
 LIST_PARAMS = ("cursor", "per_page", "status", "type")
+# A client's retry of a create with the same key gets the first action (24 hours).
+IDEMPOTENCY_KEY = "Idempotency-Key"
 PAGE_ARGS = actions.PageArgs(size="per_page", after="cursor")
 
 
@@ -59,12 +61,22 @@ async def create_action(request: Request, runtime: Runtime, company_id: int) -> 
         if all(p.code is ErrorCode.UNKNOWN_FIELD for p in problems):
             problems += await actions.check_action(runtime, company_id, body["type"], body["data"])
         raise ValidationFailed(problems)
-    action = await actions.create_action(runtime, company_id, body["type"], body["data"])
-    return JSONResponse(
-        action_record(action),
-        status_code=201,
-        headers={"Location": str(request.url_for("action", id=str(action.id)))},
+    created = await actions.create_or_replay(
+        runtime,
+        company_id,
+        body["type"],
+        body["data"],
+        idempotency_key=request.headers.get(IDEMPOTENCY_KEY),
+        key_field=IDEMPOTENCY_KEY,
     )
+    action = created.action
+    headers = {"Location": str(request.url_for("action", id=str(action.id)))}
+    if created.replayed:
+        # An earlier call with this key made it: the same record, and nothing new stored.
+        return JSONResponse(
+            action_record(action), headers={**headers, "Idempotent-Replayed": "true"}
+        )
+    return JSONResponse(action_record(action), status_code=201, headers=headers)
 
 
 @endpoint

@@ -440,11 +440,33 @@ def _paths() -> dict[str, Any]:
             "post": {
                 "operationId": "createAction",
                 "summary": "Create an action; it runs asynchronously",
+                "parameters": [
+                    {
+                        "name": "Idempotency-Key",
+                        "in": "header",
+                        "required": False,
+                        "description": "Any unique string of yours (printable ASCII, at most "
+                        "255 characters). A retry with the same key within 24 hours gets the "
+                        "action the first call made (200, Idempotent-Replayed: true) instead "
+                        "of a second one; the same key with another body is refused (422, "
+                        "IDEMPOTENCY_KEY_REUSED).",
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                    }
+                ],
                 "requestBody": {"required": True, "content": json_content(ref("CreateAction"))},
                 "responses": {
                     "201": {
                         "description": "Stored and queued: executed_at is null until it has run.",
                         "headers": {"Location": _header("The action's URL, to poll.")},
+                        "content": json_content(ref("Action")),
+                    },
+                    "200": {
+                        "description": "An earlier call with this Idempotency-Key made this "
+                        "action; nothing new was stored.",
+                        "headers": {
+                            "Location": _header("The action's URL, to poll."),
+                            "Idempotent-Replayed": _header("true"),
+                        },
                         "content": json_content(ref("Action")),
                     },
                     "400": response_ref("BadBody"),

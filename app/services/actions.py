@@ -143,6 +143,13 @@ async def dispatch(rt: Runtime, actions: list[Action]) -> None:
         await record_created(rt.redis, action)
 
 
+@dataclass(frozen=True)
+class Created:
+    action: Action
+    # True when an earlier call with the same idempotency key made the action.
+    replayed: bool
+
+
 async def create_action(
     rt: Runtime,
     company_id: int,
@@ -150,18 +157,36 @@ async def create_action(
     data: Any,
     *,
     idempotency_key: str | None = None,
+    key_field: str = idempotency.KEY_FIELD,
 ) -> Action:
     """Store the action PENDING, then queue it. Raises ValidationFailed, storing nothing.
 
     With an idempotency key already used in the last 24 hours, the action made then is
-    returned (if this call asks for the same type and data) and nothing new is stored.
+    returned (if this call asks for the same type and data) and nothing new is stored;
+    `key_field` names the key in a refusal, as the caller's API names it.
     """
+    created = await create_or_replay(
+        rt, company_id, type_name, data, idempotency_key=idempotency_key, key_field=key_field
+    )
+    return created.action
+
+
+async def create_or_replay(
+    rt: Runtime,
+    company_id: int,
+    type_name: str,
+    data: Any,
+    *,
+    idempotency_key: str | None = None,
+    key_field: str = idempotency.KEY_FIELD,
+) -> Created:
+    """`create_action`, saying whether the action is new or an earlier call's."""
     if idempotency_key is not None:
-        idempotency.check_key(idempotency_key)
+        idempotency.check_key(idempotency_key, key_field)
         async with rt.sessions() as session:
             earlier = await idempotency.find_recent(session, company_id, idempotency_key)
         if earlier is not None:
-            return idempotency.replay(earlier, type_name, data)
+            return Created(idempotency.replay(earlier, type_name, data, key_field), True)
     try:
         async with rt.sessions.begin() as session:
             normalised = await validate_action(session, company_id, type_name, data)
@@ -186,9 +211,9 @@ async def create_action(
             earlier = await idempotency.find_recent(session, company_id, idempotency_key)
         if earlier is None:
             raise
-        return idempotency.replay(earlier, type_name, data)
+        return Created(idempotency.replay(earlier, type_name, data, key_field), True)
     await dispatch(rt, [action])
-    return action
+    return Created(action, False)
 
 
 async def check_action(rt: Runtime, company_id: int, type_name: str, data: Any) -> list[Problem]:
