@@ -24,7 +24,8 @@ from app.models import Action, ActionStatus
 from tests.cluster import Cluster, eventually, kill, wait_for_file
 from tests.support import Caller
 
-pytestmark = pytest.mark.slow
+# It waits for dead workers' leases and for Redis to come back: longer than the usual limit.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 CLIENTS = 8
 ACTIONS_PER_CLIENT = 50

@@ -8,6 +8,7 @@ import random
 from typing import Any
 
 import httpx
+import pytest
 
 from app.faults import CRASH_EXIT_CODE, Fault
 from tests.cluster import Cluster
@@ -106,6 +107,8 @@ RACES = 1000
 RACERS = 20
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(600)
 async def test_subscribing_while_actions_complete_never_misses_the_end(caller: Caller) -> None:
     """1,000 races between a subscription starting and its action finishing."""
     app_id = int(await caller.create_app(await caller.create_job()))
