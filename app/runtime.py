@@ -59,7 +59,12 @@ class Runtime:
     @classmethod
     async def start(cls, settings: Settings, *, listen: bool) -> Runtime:
         engine = create_engine(settings)
-        await ensure_migrated(engine)
+        try:
+            await ensure_migrated(engine)
+        except BaseException:
+            # A worker that could not start tries again: leave nothing open behind.
+            await engine.dispose()
+            raise
         sessions = create_session_factory(engine)
         # Connections are made on first use, so a gateway starts while Redis is down.
         redis = redis_client(settings)

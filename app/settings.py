@@ -83,7 +83,8 @@ class Settings(BaseSettings):
 
     # A stopping worker lets running actions finish for this long, then hands them back.
     worker_shutdown_seconds: float = Field(default=30, ge=0, le=3600)
-    # A worker that cannot reach Redis for this long exits non-zero for its supervisor.
+    # A worker that cannot reach Redis (or, at start, the database) for this long exits
+    # non-zero for its supervisor.
     worker_redis_outage_seconds: float = Field(default=60, ge=0, le=86400)
     # How long a statement waits for a lock before it fails (and its try is retried).
     database_lock_timeout_seconds: float = Field(default=30, gt=0, le=3600)

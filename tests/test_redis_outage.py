@@ -1,5 +1,6 @@
 """Redis goes away: actions are still accepted, and run once it is back, with no call from
-the client; a worker waits for Redis, or exits non-zero for its supervisor, never hangs."""
+the client; a worker waits for Redis (or, at start, its database), or exits non-zero for its
+supervisor, never hangs."""
 
 from __future__ import annotations
 
@@ -52,3 +53,16 @@ async def test_worker_exits_non_zero_when_redis_stays_away(cluster: Cluster) -> 
     await _serving(cluster)
     cluster.redis.stop()
     assert await asyncio.to_thread(worker.wait, 90) == 1
+
+
+async def test_worker_that_cannot_reach_its_database_retries_then_exits_non_zero(
+    cluster: Cluster,
+) -> None:
+    if cluster.is_sqlite:
+        unreachable = f"sqlite+aiosqlite:///{cluster.directory / 'missing' / 'nowhere.db'}"
+    else:
+        unreachable = "postgresql+asyncpg://postgres@127.0.0.1:1/nowhere"
+    worker = cluster.start_worker(DATABASE_URL=unreachable, WORKER_REDIS_OUTAGE_SECONDS="2")
+    assert await asyncio.to_thread(worker.wait, 90) == 1
+    log = cluster.log("worker").read_text()
+    assert log.count("could not start") >= 2, "it tried again before giving up"
