@@ -37,6 +37,7 @@ from app.services.retry_policy import backoff_seconds, describe, is_transient
 from app.services.workflow_events import enqueue_events, recorded
 
 if TYPE_CHECKING:
+    from app.models import WorkflowEvent
     from app.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -102,8 +103,9 @@ async def claim(rt: Runtime, action_id: int) -> Action | None:
         )
 
 
-async def _apply(rt: Runtime, claimed: Action) -> Action | None:
-    """Effect and EXECUTED in one transaction, only while this try holds the claim."""
+async def _apply(rt: Runtime, claimed: Action) -> tuple[Action | None, list[WorkflowEvent]]:
+    """Effect and EXECUTED in one transaction, only while this try holds the claim; and the
+    workflow events the effect recorded, to queue once it has committed."""
     action_type = get_action_type(claimed.type)
     if action_type is None:
         raise PermanentActionError(f"action type {claimed.type!r} is no longer known")
@@ -122,14 +124,12 @@ async def _apply(rt: Runtime, claimed: Action) -> Action | None:
             error=None,
         )
         if done is None:
-            return None
+            return None, []
         await action_type.execute(session, done)
         await stamp(session, done)
         await session.flush()
         faults.crash_if(Fault.CRASH_BEFORE_COMMIT)
-    # Events the effect caused (a job's status changed) committed with it; now fire them.
-    await enqueue_events(rt.redis, recorded(session))
-    return done
+    return done, recorded(session)
 
 
 async def _record(
@@ -199,7 +199,7 @@ async def _attempt(rt: Runtime, claimed: Action) -> RunResult:
     timeout = rt.settings.action_timeout_seconds
     try:
         async with asyncio.timeout(timeout):
-            done = await _apply(rt, claimed)
+            done, events = await _apply(rt, claimed)
     except PermanentActionError as exc:
         log.info("action %s failed for good: %s", claimed.id, exc)
         return await _settle(rt, claimed, ActionStatus.FAILED, str(exc))
@@ -220,6 +220,8 @@ async def _attempt(rt: Runtime, claimed: Action) -> RunResult:
     if done is None:
         return RunResult(Outcome.SKIPPED)
     faults.crash_if(Fault.CRASH_AFTER_COMMIT)
+    # Events the effect caused (a job's status changed) committed with it; now fire them.
+    await enqueue_events(rt.redis, events)
     await finished(rt, done)
     return RunResult(Outcome.EXECUTED)
 
