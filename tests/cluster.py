@@ -157,6 +157,17 @@ class Cluster:
         wait_http(f"{url}/healthz")
         return url
 
+    async def stop(self, process: subprocess.Popen[bytes], name: str) -> None:
+        """SIGTERM, and the process must end cleanly (status 0)."""
+        process.send_signal(signal.SIGTERM)
+        try:
+            status = await asyncio.to_thread(process.wait, PATIENCE)
+        except subprocess.TimeoutExpired:
+            status = None
+        if status != 0:
+            tail = "\n".join((_read(self.log(name)) or "").splitlines()[-30:])
+            raise AssertionError(f"{name} ended with {status}; its log ends:\n{tail}")
+
     async def company(self, base_url: str = "") -> Caller:
         company, key = await create_company(self.runtime.sessions, f"Co {uuid.uuid4().hex[:8]}")
         return Caller(base_url, str(company.id), key)
@@ -282,4 +293,8 @@ async def wait_for_log(cluster: Cluster, name: str, text: str, timeout: float = 
     async def logged() -> bool | None:
         return True if text in (await asyncio.to_thread(_read, cluster.log(name)) or "") else None
 
-    await eventually(logged, timeout, f"{name} to log {text!r}")
+    try:
+        await eventually(logged, timeout, f"{name} to log {text!r}")
+    except AssertionError as exc:
+        tail = "\n".join((_read(cluster.log(name)) or "").splitlines()[-30:])
+        raise AssertionError(f"{exc}; its log ends:\n{tail}") from None
