@@ -17,8 +17,9 @@ DataKind = Literal["integer", "string", "object"]
 Reference = Literal["app", "job"]
 
 MAX_STRING_LENGTH = 1000
-# Ids are 64-bit on every backend we run on.
-MAX_ID = 2**63 - 1
+# Ids are INTEGER columns: 32 bits on PostgreSQL. A larger number names no row, and must not
+# reach the database (asyncpg refuses to send it, and the request would fail with a 500).
+MAX_ID = 2**31 - 1
 
 Executor = Callable[["AsyncSession", "Action"], Awaitable[None]]
 

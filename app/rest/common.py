@@ -19,6 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.actions.base import MAX_ID
 from app.errors import ErrorCode, NotFound, Problem, ValidationFailed
 from app.runtime import Runtime
 from app.security.http import MAX_BODY_BYTES as MAX_BODY_BYTES  # one cap for every body
@@ -175,7 +176,7 @@ def route(
 def path_id(request: Request, name: str = "id", noun: str | None = None) -> int:
     """An id from the path; one that cannot name a row is simply not found."""
     raw = str(request.path_params[name])
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18 or int(raw) > MAX_ID:
         raise NotFound(f"{noun or name} {_shown(raw)!r} not found")
     return int(raw)
 

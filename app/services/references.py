@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import col, select
 
-from app.actions.base import DataField, DataRequirements, Reference
+from app.actions.base import MAX_ID, DataField, DataRequirements, Reference
 from app.errors import ErrorCode, Problem
 from app.models import App, Job
 
@@ -17,6 +17,8 @@ _TABLES: dict[Reference, type[App] | type[Job]] = {"app": App, "job": Job}
 
 
 async def exists(session: AsyncSession, reference: Reference, company_id: int, row_id: int) -> bool:
+    if not 1 <= row_id <= MAX_ID:
+        return False  # no row has it, and the database would refuse the number
     table = _TABLES[reference]
     found = await session.scalar(
         select(col(table.id)).where(col(table.id) == row_id, col(table.company_id) == company_id)
