@@ -229,6 +229,10 @@ class Caller:
             url,
             subprotocols=[protocol],  # type: ignore[list-item]
             origin=origin,  # type: ignore[arg-type]
+            # A test may read its messages late: never stop reading the socket (which would
+            # leave the server's pings unanswered), and keep time-outs to the test's own.
+            max_queue=None,
+            ping_interval=None,
         ) as ws:
             socket_ = GraphQLSocket(ws, protocol)
             await socket_.init(self.ws_payload)
