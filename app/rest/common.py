@@ -23,7 +23,7 @@ from app.actions.base import MAX_ID
 from app.errors import ErrorCode, NotFound, Problem, ValidationFailed
 from app.runtime import Runtime
 from app.security.http import MAX_BODY_BYTES as MAX_BODY_BYTES  # one cap for every body
-from app.security.http import Refusal, admit
+from app.security.http import BodyTooLarge, Refusal, admit, read_body
 
 log = logging.getLogger(__name__)
 
@@ -108,18 +108,12 @@ async def json_object(request: Request) -> dict[str, Any]:
             ErrorCode.UNSUPPORTED_MEDIA_TYPE,
             f"the body must be JSON, sent with Content-Type: application/json (got {got})",
         )
-    too_large = RestError(
-        413, ErrorCode.BODY_TOO_LARGE, f"the body must be at most {MAX_BODY_BYTES} bytes"
-    )
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise too_large
-    # Counted as it arrives too: a chunked body declares no length.
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise too_large
+    try:
+        body = await read_body(request)
+    except BodyTooLarge:
+        raise RestError(
+            413, ErrorCode.BODY_TOO_LARGE, f"the body must be at most {MAX_BODY_BYTES} bytes"
+        ) from None
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
