@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import strawberry
 
+from app import models
 from app.graphql.context import Info
 from app.graphql.mutations import attempt, id_problem
 from app.graphql.types import Action, UserError, parse_id
+from app.runtime import Runtime
 from app.services import lifecycle
 
 
@@ -22,6 +26,22 @@ class RetryActionPayload:
     errors: list[UserError]
 
 
+# A lifecycle service call: (runtime, company id, action id) -> the changed action.
+Change = Callable[[Runtime, int, int], Awaitable[models.Action]]
+
+
+async def change_action(
+    info: Info, id: strawberry.ID, change: Change
+) -> tuple[Action | None, list[UserError]]:
+    """Apply a lifecycle change to the caller's action; the payload's action and errors."""
+    ctx = info.context
+    action_id = parse_id(id)
+    if action_id is None:
+        return None, id_problem("id", id)
+    row, errors = await attempt(lambda: change(ctx.runtime, ctx.company_id, action_id))
+    return (None if row is None else Action.from_model(row)), errors
+
+
 @strawberry.type
 class LifecycleMutation:
     @strawberry.mutation(
@@ -29,29 +49,13 @@ class LifecycleMutation:
         "Any other status is refused with INVALID_STATE."
     )
     async def cancel_action(self, info: Info, id: strawberry.ID) -> CancelActionPayload:
-        ctx = info.context
-        action_id = parse_id(id)
-        if action_id is None:
-            return CancelActionPayload(action=None, errors=id_problem("id", id))
-        row, errors = await attempt(
-            lambda: lifecycle.cancel_action(ctx.runtime, ctx.company_id, action_id)
-        )
-        return CancelActionPayload(
-            action=None if row is None else Action.from_model(row), errors=errors
-        )
+        action, errors = await change_action(info, id, lifecycle.cancel_action)
+        return CancelActionPayload(action=action, errors=errors)
 
     @strawberry.mutation(
         description="Run a FAILED action again, with a fresh set of tries (attempts starts "
         "again from 0). Any other status is refused with INVALID_STATE."
     )
     async def retry_action(self, info: Info, id: strawberry.ID) -> RetryActionPayload:
-        ctx = info.context
-        action_id = parse_id(id)
-        if action_id is None:
-            return RetryActionPayload(action=None, errors=id_problem("id", id))
-        row, errors = await attempt(
-            lambda: lifecycle.retry_action(ctx.runtime, ctx.company_id, action_id)
-        )
-        return RetryActionPayload(
-            action=None if row is None else Action.from_model(row), errors=errors
-        )
+        action, errors = await change_action(info, id, lifecycle.retry_action)
+        return RetryActionPayload(action=action, errors=errors)
