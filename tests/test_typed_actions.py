@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -142,6 +143,28 @@ async def test_typed_mutations_share_validation_and_name_the_typed_field(
     assert listed["actions"]["edges"] == [], "nothing is stored for a refused request"
 
 
+async def test_typed_mutations_take_an_idempotency_key(caller: Caller) -> None:
+    app_id = await caller.create_app(await caller.create_job())
+    input = {"appId": app_id, "noteText": "once", "idempotencyKey": f"typed-{uuid.uuid4()}"}
+    first = await create(caller, "createNoteAppAction", input)
+    again = await create(caller, "createNoteAppAction", input)
+    assert first["errors"] == again["errors"] == []
+    assert again["action"]["id"] == first["action"]["id"]
+    # The generic mutation knows the key too: one action, whichever way it is asked for.
+    generic = await caller.graphql(
+        "mutation($data: JSON!, $key: String) { createAction(input: "
+        '{type: "note_app", data: $data, idempotencyKey: $key}) { action { id } } }',
+        {"data": {"app_id": int(app_id), "note_text": "once"}, "key": input["idempotencyKey"]},
+    )
+    assert generic["createAction"]["action"]["id"] == first["action"]["id"]
+
+    reused = await create(caller, "createNoteAppAction", {**input, "noteText": "twice"})
+    assert reused["action"] is None
+    assert [(e["field"], e["code"]) for e in reused["errors"]] == [
+        ("idempotencyKey", "IDEMPOTENCY_KEY_REUSED")
+    ]
+
+
 @pytest.mark.parametrize("bad_id", ["abc", "-1", "0", "99999999999999999999"])
 async def test_an_id_that_cannot_name_a_row_is_a_user_error(caller: Caller, bad_id: str) -> None:
     payload = await create(caller, "createTagAppAction", {"appId": bad_id, "tagText": "x"})
@@ -176,7 +199,10 @@ def test_the_committed_schema_has_the_typed_mutations_and_union() -> None:
         assert str(field.type) == "CreateActionPayload!"
         input_type = schema.get_type(f"{name[0].upper()}{name[1:]}Input")
         assert isinstance(input_type, GraphQLInputObjectType)
-        assert {k: str(v.type) for k, v in input_type.fields.items()} == fields
+        assert {k: str(v.type) for k, v in input_type.fields.items()} == {
+            **fields,
+            "idempotencyKey": "String",
+        }
         assert str(field.args["input"].type) == f"{input_type.name}!"
     union = schema.get_type("ActionData")
     assert isinstance(union, GraphQLUnionType)
@@ -279,6 +305,7 @@ def test_a_fifth_action_type_gets_its_mutation_and_union_member(fifth_type: list
         "reviewerEmail": "String!",
         "priority": "RequestReviewPriority",
         "dueInDays": "Int",
+        "idempotencyKey": "String",
     }
     union = schema.get_type("ActionData")
     assert isinstance(union, GraphQLUnionType)

@@ -29,15 +29,17 @@ def id_problem(field: str, value: strawberry.ID) -> list[UserError]:
     return [UserError.from_problem(problem)]
 
 
+IDEMPOTENCY_KEY_HELP = (
+    "Any unique string of yours (at most 255 characters). Retrying with the same key within "
+    "24 hours returns the action the first call made instead of a second."
+)
+
+
 @strawberry.input
 class CreateActionInput:
     type: str = strawberry.field(description="The action type's name, e.g. tag_app.")
     data: JSON = strawberry.field(description="The data that the type's createAction requires.")
-    idempotency_key: str | None = strawberry.field(
-        default=None,
-        description="Any unique string of yours (at most 255 characters). Retrying with the "
-        "same key within 24 hours returns the action the first call made instead of a second.",
-    )
+    idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY_KEY_HELP)
 
 
 @strawberry.type

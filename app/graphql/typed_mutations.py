@@ -21,8 +21,16 @@ from app.actions.base import ActionType, DataField
 from app.actions.validation import DATA_FIELD
 from app.graphql.action_data import data_fields, typed_class
 from app.graphql.context import Info
-from app.graphql.mutations import CreateActionPayload, create_action_payload, id_problem
+from app.graphql.mutations import (
+    IDEMPOTENCY_KEY_HELP,
+    CreateActionPayload,
+    create_action_payload,
+    id_problem,
+)
 from app.graphql.types import UserError, parse_id
+
+# Beside the type's own keys in each typed input, as in createAction's input.
+KEY_ATTRIBUTE = "idempotency_key"
 
 
 def input_value(spec: DataField, value: Any) -> Any:
@@ -56,10 +64,12 @@ def to_data(action_type: ActionType, given: object) -> tuple[dict[str, Any], lis
 
 
 def typed_mutation(action_type: ActionType) -> StrawberryField:
+    fields = data_fields(action_type)
+    assert KEY_ATTRIBUTE not in fields, f"{action_type.name}: a data key may not be {KEY_ATTRIBUTE}"
     input_type = typed_class(
         f"Create{action_type.type_name}ActionInput",
         f"The data of a {action_type.name} action.",
-        data_fields(action_type),
+        {**fields, KEY_ATTRIBUTE: (str | None, None, IDEMPOTENCY_KEY_HELP)},
         strawberry.input,
     )
 
@@ -67,7 +77,8 @@ def typed_mutation(action_type: ActionType) -> StrawberryField:
         data, id_errors = to_data(action_type, input)
         if id_errors:
             return CreateActionPayload(action=None, errors=id_errors)
-        payload = await create_action_payload(info, action_type.name, data)
+        key = getattr(input, KEY_ATTRIBUTE)
+        payload = await create_action_payload(info, action_type.name, data, key)
         for error in payload.errors:
             error.field = input_field_name(error.field)
         return payload
