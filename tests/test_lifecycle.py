@@ -12,7 +12,7 @@ from sqlalchemy import delete, update
 from sqlmodel import col, select
 
 from app.faults import Fault
-from app.models import Action, ActionStatus, App, Note, utcnow
+from app.models import Action, ActionStatus, App, Note, TriggerEvent, WorkflowEvent, utcnow
 from app.queue import job_id, queued
 from app.runtime import Runtime
 from app.services import actions, sweeper
@@ -237,22 +237,40 @@ async def test_finished_actions_past_retention_are_deleted_and_their_effects_kep
     # Scheduled jobs run on whichever worker takes them, with its settings: this one keeps
     # actions for 30 days, so it must be gone before the one that purges starts.
     await cluster.stop(worker, "worker")
+    old = utcnow() - timedelta(days=2)
+    # Workflow events: processed long ago (purged), the same but the cause of a kept action,
+    # never processed (kept: it is still to fire), processed just now.
+    events = [
+        WorkflowEvent(company_id=company_id, kind=TriggerEvent.APPLICANT_NEW, processed_at=at)
+        for at in (old, old, None, utcnow())
+    ]
     async with cluster.runtime.sessions.begin() as session:
+        session.add_all(events)
+        await session.flush()
         await session.execute(
-            update(Action)
-            .where(col(Action.id).in_(ids[:2]))
-            .values(updated_at=utcnow() - timedelta(days=2))
+            update(Action).where(col(Action.id).in_(ids[:2])).values(updated_at=old)
+        )
+        await session.execute(
+            update(Action).where(col(Action.id) == ids[2]).values(event_id=events[1].id)
         )
 
     # A worker purges when it starts.
     cluster.start_worker("purging", ACTION_RETENTION_DAYS="1")
-    await wait_for_log(cluster, "purging", "purged 2 finished actions")
+    await wait_for_log(cluster, "purging", "purged 2 finished actions and 1 workflow events")
     async with cluster.runtime.sessions() as session:
         left = (await session.scalars(select(col(Action.id)).where(col(Action.id).in_(ids)))).all()
+        events_left = (
+            await session.scalars(
+                select(col(WorkflowEvent.id)).where(
+                    col(WorkflowEvent.id).in_([e.id for e in events])
+                )
+            )
+        ).all()
         notes = (
             await session.execute(
                 select(col(Note.text), col(Note.action_id)).where(col(Note.app_id) == app_id)
             )
         ).all()
     assert list(left) == ids[2:]
+    assert set(events_left) == {e.id for e in events[1:]}
     assert sorted(tuple(n) for n in notes) == [("old", None), ("older", None), ("recent", ids[2])]

@@ -84,6 +84,10 @@ async def purge_actions(ctx: dict[str, Any]) -> str:
             raise
         log.warning("purge skipped: %s", describe(exc))
         return "skipped"
-    if purged:
-        log.info("purged %s finished actions past retention", purged)
-    return f"purged={purged}"
+    if purged.actions or purged.events:
+        log.info(
+            "purged %s finished actions and %s workflow events past retention",
+            purged.actions,
+            purged.events,
+        )
+    return f"actions={purged.actions} events={purged.events}"

@@ -3,19 +3,23 @@
 A tag, note or notification outlives the action that made it: its reference to the action
 is set to NULL in the transaction that deletes the action. The references are found in the
 table metadata, so a table added later that points at actions is covered too.
+
+Workflow events go by the same rule once processed and once no action they caused is left:
+an event is only ever taken up again while unprocessed, so a processed one is history.
 """
 
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Column, Table, delete, update
+from sqlalchemy import Column, ColumnElement, Table, delete, exists, update
 from sqlmodel import SQLModel, col, select
 
-from app.models import Action, ActionStatus, utcnow
+from app.models import Action, ActionStatus, WorkflowEvent, utcnow
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -39,30 +43,56 @@ def action_references() -> tuple[tuple[Table, Column[int]], ...]:
     return tuple(found)
 
 
-async def purge_finished(rt: Runtime, *, budget_seconds: float = 60.0) -> int:
-    """Delete finished actions past retention, in batches, for about `budget_seconds`."""
-    days = rt.settings.action_retention_days
-    if days == 0:
-        return 0
-    cutoff = utcnow() - timedelta(days=days)
-    old = col(Action.status).in_(FINISHED) & (col(Action.updated_at) < cutoff)
-    deadline = time.monotonic() + budget_seconds
+@dataclass(frozen=True)
+class Purged:
+    actions: int = 0
+    events: int = 0
+
+
+async def _purge_batches(
+    rt: Runtime,
+    table: type[Action] | type[WorkflowEvent],
+    old: ColumnElement[bool],
+    deadline: float,
+) -> int:
+    """Delete the rows that are `old`, BATCH_SIZE per transaction, until none or the deadline."""
     purged = 0
+    row_id = col(table.id)
     while time.monotonic() < deadline:
         async with rt.sessions.begin() as session:
-            ids = list(
-                (
-                    await session.scalars(
-                        select(col(Action.id)).where(old).order_by(col(Action.id)).limit(BATCH_SIZE)
-                    )
-                ).all()
-            )
+            oldest = select(row_id).where(old).order_by(row_id).limit(BATCH_SIZE)
+            ids = list((await session.scalars(oldest)).all())
             if not ids:
                 break
-            for table, column in action_references():
-                await session.execute(update(table).where(column.in_(ids)).values({column: None}))
-            result = await session.execute(delete(Action).where(col(Action.id).in_(ids), old))
+            if table is Action:
+                for ref_table, column in action_references():
+                    await session.execute(
+                        update(ref_table).where(column.in_(ids)).values({column: None})
+                    )
+            result = await session.execute(delete(table).where(row_id.in_(ids), old))
             purged += result.rowcount  # type: ignore[attr-defined]
         if len(ids) < BATCH_SIZE:
             break
     return purged
+
+
+def _old_actions(cutoff: datetime) -> ColumnElement[bool]:
+    return col(Action.status).in_(FINISHED) & (col(Action.updated_at) < cutoff)
+
+
+def _old_events(cutoff: datetime) -> ColumnElement[bool]:
+    caused = exists().where(col(Action.event_id) == col(WorkflowEvent.id))
+    return (col(WorkflowEvent.processed_at) < cutoff) & ~caused
+
+
+async def purge_finished(rt: Runtime, *, budget_seconds: float = 60.0) -> Purged:
+    """Delete finished actions, then spent events, past retention, for about `budget_seconds`."""
+    days = rt.settings.action_retention_days
+    if days == 0:
+        return Purged()
+    cutoff = utcnow() - timedelta(days=days)
+    deadline = time.monotonic() + budget_seconds
+    # Actions first: an event goes only once no action it caused is left.
+    purged_actions = await _purge_batches(rt, Action, _old_actions(cutoff), deadline)
+    purged_events = await _purge_batches(rt, WorkflowEvent, _old_events(cutoff), deadline)
+    return Purged(purged_actions, purged_events)
