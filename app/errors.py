@@ -43,6 +43,8 @@ class ErrorCode(enum.StrEnum):
     # A trigger's action would need a key that neither its data nor its event supplies.
     NOT_SUPPLIED = "NOT_SUPPLIED"
     IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
+    # A company already has as many of something as one company may (triggers).
+    LIMIT_REACHED = "LIMIT_REACHED"
 
 
 @dataclass(frozen=True)

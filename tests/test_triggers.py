@@ -12,6 +12,7 @@ from app.actions.trigger_events import MAX_TRIGGER_DEPTH
 from app.models import TriggerEvent, WorkflowEvent
 from app.runtime import Runtime
 from app.services import firing, hiring
+from app.services.triggers import MAX_TRIGGERS_PER_COMPANY
 from app.services.workflow_events import record_event
 from tests.support import Caller
 
@@ -403,3 +404,35 @@ async def test_an_event_that_was_never_queued_is_fired_by_the_sweeper(
     assert isinstance(event, WorkflowEvent)
     _, actions = await settled(caller, events=1)
     assert [a["data"] for a in actions] == [{"job_id": job.id, "message": "swept"}]
+
+
+async def test_a_company_has_at_most_max_triggers(caller: Caller) -> None:
+    fields = {"event": "APPLICANT_NEW", "actionType": "tag_app", "data": {"tag_text": "t"}}
+    # More than the bound, all at once: the count is taken under a lock, so none slips past.
+    payloads = await asyncio.gather(
+        *(create_trigger(caller, **fields) for _ in range(MAX_TRIGGERS_PER_COMPANY + 10))
+    )
+    made = [p["trigger"]["id"] for p in payloads if p["trigger"] is not None]
+    refused = [p["errors"] for p in payloads if p["trigger"] is None]
+    assert len(made) == MAX_TRIGGERS_PER_COMPANY
+    assert (
+        refused
+        == [
+            [
+                {
+                    "field": None,
+                    "message": f"a company may have at most {MAX_TRIGGERS_PER_COMPANY} triggers; "
+                    "delete one to make another",
+                    "code": "LIMIT_REACHED",
+                }
+            ]
+        ]
+        * 10
+    )
+    assert len((await caller.graphql("{ triggers { id } }"))["triggers"]) == len(made)
+
+    deleted = await caller.graphql(
+        "mutation($id: ID!) { deleteTrigger(id: $id) { errors { code } } }", {"id": made[0]}
+    )
+    assert deleted["deleteTrigger"]["errors"] == []
+    await new_trigger(caller, **fields)

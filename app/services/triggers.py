@@ -4,16 +4,23 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import func
 from sqlmodel import col, select
 
 from app.actions.trigger_events import EVENT_KINDS, unsupplied_keys
 from app.errors import ErrorCode, NotFound, Problem, ValidationFailed
-from app.models import Trigger, TriggerEvent, utcnow
+from app.models import Company, Trigger, TriggerEvent, utcnow
 from app.services.actions import action_type_named, validate_data
 from app.services.references import exists
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from app.runtime import Runtime
+
+# Every event reads all of its company's triggers, and each may create an action: a bound
+# keeps one company's rules from making every event, and every worker, slow.
+MAX_TRIGGERS_PER_COMPANY = 100
 
 # Field names as the caller wrote them; REST passes its own (action_type, job_id).
 GRAPHQL_FIELDS = {"action_type": "actionType", "job_id": "jobId"}
@@ -58,6 +65,15 @@ async def create_trigger(
             problems.append(
                 Problem(fields["job_id"], f"job {job_id} not found", ErrorCode.NOT_FOUND)
             )
+        if await _active_triggers(session, company_id) >= MAX_TRIGGERS_PER_COMPANY:
+            problems.append(
+                Problem(
+                    None,
+                    f"a company may have at most {MAX_TRIGGERS_PER_COMPANY} triggers; "
+                    "delete one to make another",
+                    ErrorCode.LIMIT_REACHED,
+                )
+            )
         if problems:
             raise ValidationFailed(problems)
         trigger = Trigger(
@@ -69,6 +85,20 @@ async def create_trigger(
         )
         session.add(trigger)
     return trigger
+
+
+async def _active_triggers(session: AsyncSession, company_id: int) -> int:
+    """How many triggers the company has, counted under a lock on its row (PostgreSQL), so
+    that concurrent creates cannot pass the bound together."""
+    await session.execute(
+        select(col(Company.id)).where(col(Company.id) == company_id).with_for_update()
+    )
+    count = await session.scalar(
+        select(func.count())
+        .select_from(Trigger)
+        .where(col(Trigger.company_id) == company_id, col(Trigger.deleted_at).is_(None))
+    )
+    return int(count or 0)
 
 
 async def list_triggers(rt: Runtime, company_id: int) -> list[Trigger]:
