@@ -11,6 +11,7 @@ from arq.connections import ArqRedis, RedisSettings
 from app.db import SessionFactory, create_engine, create_session_factory
 from app.events import EventBus
 from app.migrate import ensure_migrated
+from app.redis_client import redis_client as bounded_redis_client
 from app.services.actions import latest_sequences
 
 if TYPE_CHECKING:
@@ -28,23 +29,13 @@ def redis_url(settings: Settings) -> str:
     return settings.redis_url
 
 
-# A Redis that does not answer fails the call (logged; the sweeper covers) instead of hanging.
-REDIS_CONNECT_TIMEOUT = 2.0
-REDIS_COMMAND_TIMEOUT = 5.0
-
-
 def arq_redis_settings(settings: Settings) -> RedisSettings:
     return RedisSettings.from_dsn(redis_url(settings))
 
 
 def redis_client(settings: Settings) -> ArqRedis:
     """A Redis client for commands (enqueue, publish); it connects on first use."""
-    client: ArqRedis = ArqRedis.from_url(
-        redis_url(settings),
-        socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
-        socket_timeout=REDIS_COMMAND_TIMEOUT,
-    )
-    return client
+    return bounded_redis_client(redis_url(settings))
 
 
 @dataclass
