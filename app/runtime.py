@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from arq.connections import ArqRedis, RedisSettings
@@ -13,6 +13,7 @@ from app.events import EventBus
 from app.migrate import ensure_migrated
 from app.redis_client import redis_client as bounded_redis_client
 from app.services.actions import latest_sequences
+from app.services.api_keys import TrustedKeys
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -46,6 +47,8 @@ class Runtime:
     redis: ArqRedis
     # Only processes that serve subscriptions listen to events.
     bus: EventBus | None = None
+    # API keys read a moment ago: HTTP requests skip the key's row while Redis vouches for it.
+    trusted_keys: TrustedKeys = field(default_factory=TrustedKeys)
 
     @classmethod
     async def start(cls, settings: Settings, *, listen: bool) -> Runtime:

@@ -13,8 +13,8 @@ import orjson
 from starlette.responses import Response
 
 from app.errors import ErrorCode
-from app.security.rate_limit import RateLimitExceeded, check_rate
-from app.services.api_keys import Principal, authenticate, bearer_token
+from app.security.rate_limit import Counted, RateLimitExceeded, check_rate
+from app.services.api_keys import Principal, bearer_token, hash_key, read_key
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -54,14 +54,36 @@ def unauthenticated(authorization: str | None) -> Refusal:
 
 
 async def admit(runtime: Runtime, authorization: str | None) -> Principal | Refusal:
-    """The caller's key if it is live and within its rate limit; else why not."""
-    principal = await authenticate(runtime.sessions, authorization)
-    if principal is None:
+    """The caller's key if it is live and within its rate limit; else why not.
+
+    A key this process read a moment ago is not read again (`TrustedKeys`): the Redis round
+    trip that counts the request also says whether the key has been revoked since. Without
+    that word from Redis, the key's row is read as on a first request.
+    """
+    token = bearer_token(authorization)
+    if token is None:
         return unauthenticated(authorization)
+    digest = hash_key(token)
+    trusted = runtime.trusted_keys
+    principal = trusted.get(digest)
+    read = principal is None
+    if principal is None:
+        principal = await read_key(runtime.sessions, digest)
+        if principal is None:
+            return unauthenticated(authorization)
     try:
-        await check_rate(runtime.redis, runtime.settings, principal.key_id)
+        counted = await check_rate(runtime.redis, runtime.settings, principal.key_id)
     except RateLimitExceeded as exc:
         return Refusal(429, ErrorCode.RATE_LIMITED, str(exc), {"Retry-After": str(exc.retry_after)})
+    if counted is Counted.REVOKED:
+        trusted.forget(digest)
+        return unauthenticated(authorization)
+    if counted is Counted.UNCHECKED:
+        trusted.forget(digest)
+        if not read and await read_key(runtime.sessions, digest) is None:
+            return unauthenticated(authorization)
+    elif read:
+        trusted.put(digest, principal)
     return principal
 
 

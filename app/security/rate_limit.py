@@ -5,22 +5,29 @@ GCRA (the generic cell rate algorithm, a token bucket in one number): each key h
 now, and pushes it one interval (window / limit) further. A key may therefore spend its whole
 allowance at once, then one request per interval. One Lua script reads and writes it
 atomically, on Redis's clock, so gateways with skewed clocks agree.
+
+The same script tells whether the key has been revoked (`app.services.api_keys` marks a
+revoked key in Redis): a gateway that trusts a key it checked a moment ago learns of its
+revocation in the round trip it makes anyway.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
+import hashlib
 import logging
 import math
 import time
 from typing import TYPE_CHECKING, Final
 
 from graphql import GraphQLError
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 from starlette.websockets import WebSocket
 from strawberry.extensions import SchemaExtension
 
 from app.errors import ErrorCode
+from app.services.api_keys import revoked_marker
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -37,9 +44,11 @@ KEY_PREFIX: Final = "ratelimit:"
 REDIS_TIMEOUT_SECONDS: Final = 0.5
 _WARN_EVERY_SECONDS: Final = 30.0
 
-# KEYS[1]: the key's counter. ARGV[1]: microseconds per request; ARGV[2]: the window in
-# microseconds. Returns 0 when allowed, else how many microseconds until it would be.
+# KEYS[1]: the key's counter; KEYS[2]: the key's revocation mark. ARGV[1]: microseconds per
+# request; ARGV[2]: the window in microseconds. Returns -1 for a revoked key (not counted), 0
+# when allowed, else how many microseconds until it would be.
 _GCRA: Final = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
 local interval = tonumber(ARGV[1])
@@ -52,6 +61,8 @@ tat = tat + interval
 redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', math.ceil((tat - now) / 1000) + 1)
 return 0
 """
+# Sent by its SHA-1 (EVALSHA): Redis keeps compiled scripts; the text goes only after a restart.
+_GCRA_SHA: Final = hashlib.sha1(_GCRA.encode()).hexdigest()
 
 
 class RateLimitExceeded(Exception):
@@ -63,10 +74,20 @@ class RateLimitExceeded(Exception):
         self.retry_after = retry_after
 
 
+class Counted(enum.Enum):
+    """What Redis said of a request that is within its key's limit."""
+
+    COUNTED = "counted"
+    # Redis did not answer: let through uncounted, and nothing is known of revocations.
+    UNCHECKED = "unchecked"
+    # The key has been revoked (since its row was read): refuse it.
+    REVOKED = "revoked"
+
+
 _last_warning = 0.0
 
 
-async def check_rate(redis: Redis, settings: Settings, key_id: int) -> None:
+async def check_rate(redis: Redis, settings: Settings, key_id: int) -> Counted:
     """Count one request of the key; RateLimitExceeded if it is over its limit.
 
     If Redis is unreachable the request is let through (and that is logged): refusing all
@@ -76,20 +97,29 @@ async def check_rate(redis: Redis, settings: Settings, key_id: int) -> None:
     global _last_warning
     limit, window = settings.rate_limit_requests, settings.rate_limit_window_seconds
     interval = window * 1_000_000 // limit
+    keys_and_args = (
+        f"{KEY_PREFIX}{key_id}",
+        revoked_marker(key_id),
+        str(interval),
+        str(window * 1_000_000),
+    )
     try:
         async with asyncio.timeout(REDIS_TIMEOUT_SECONDS):
-            wait = int(
-                await redis.eval(  # type: ignore[misc]
-                    _GCRA, 1, f"{KEY_PREFIX}{key_id}", str(interval), str(window * 1_000_000)
-                )
-            )
+            try:
+                reply = await redis.evalsha(_GCRA_SHA, 2, *keys_and_args)  # type: ignore[misc]
+            except NoScriptError:
+                reply = await redis.eval(_GCRA, 2, *keys_and_args)  # type: ignore[misc]
     except (RedisError, OSError, TimeoutError) as exc:
         if time.monotonic() - _last_warning > _WARN_EVERY_SECONDS:
             _last_warning = time.monotonic()
             log.warning("rate limits are not enforced: Redis is unreachable (%s)", exc)
-        return
+        return Counted.UNCHECKED
+    wait = int(reply)
+    if wait < 0:
+        return Counted.REVOKED
     if wait > 0:
         raise RateLimitExceeded(max(1, math.ceil(wait / 1_000_000)), limit, window)
+    return Counted.COUNTED
 
 
 def rate_limited_error(exc: RateLimitExceeded) -> GraphQLError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -34,6 +35,16 @@ KEY_PREFIX = "agw_"
 BEARER = "bearer "
 # Gateways listen here and close the open WebSockets of a key the moment it is revoked.
 REVOKED_CHANNEL: Final = "keys:revoked"
+# A revoked key's mark in Redis, read with every HTTP request's rate-limit count; kept far
+# longer than any gateway trusts a key it has read (TRUST_SECONDS).
+REVOKED_MARKER_PREFIX: Final = "keys:revoked:"
+REVOKED_MARKER_SECONDS: Final = 7 * 86400
+# How long a gateway may admit a key it read from the database without reading it again,
+# provided Redis answers for each request and holds no revocation mark for it. The bound on a
+# revoked key's life only if its mark could not be written (Redis down at the revocation).
+TRUST_SECONDS: Final = 5.0
+# Live keys only are kept, so the table is bounded by the keys that exist; this caps it anyway.
+MAX_TRUSTED_KEYS: Final = 10_000
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,40 @@ class Principal:
 
     key_id: int
     company_id: int
+
+
+def revoked_marker(key_id: int) -> str:
+    return f"{REVOKED_MARKER_PREFIX}{key_id}"
+
+
+class TrustedKeys:
+    """Keys this process read as live a moment ago, by hash: an HTTP request need not read
+    its key's row again. Only for use with the revocation mark's check (`app.security.http`)."""
+
+    def __init__(self, trust_seconds: float = TRUST_SECONDS) -> None:
+        self._trust_seconds = trust_seconds
+        self._keys: dict[str, tuple[Principal, float]] = {}
+
+    def get(self, digest: str) -> Principal | None:
+        entry = self._keys.get(digest)
+        if entry is None:
+            return None
+        if entry[1] < time.monotonic():
+            del self._keys[digest]
+            return None
+        return entry[0]
+
+    def put(self, digest: str, principal: Principal) -> None:
+        if len(self._keys) >= MAX_TRUSTED_KEYS:
+            self._keys.clear()
+        self._keys[digest] = (principal, time.monotonic() + self._trust_seconds)
+
+    def forget(self, digest: str) -> None:
+        self._keys.pop(digest, None)
+
+    def forget_key(self, key_id: int) -> None:
+        for digest in [d for d, (p, _) in self._keys.items() if p.key_id == key_id]:
+            del self._keys[digest]
 
 
 def _check_name(spec: DataField, value: str) -> None:
@@ -96,7 +141,11 @@ async def authenticate(sessions: SessionFactory, authorization: str | None) -> P
     token = bearer_token(authorization)
     if token is None:
         return None
-    digest = hash_key(token)
+    return await read_key(sessions, hash_key(token))
+
+
+async def read_key(sessions: SessionFactory, digest: str) -> Principal | None:
+    """The live key with this hash, read from the database."""
     async with sessions() as session:
         row = (
             await session.execute(
@@ -140,10 +189,11 @@ async def list_keys(sessions: SessionFactory, company_id: int) -> list[ApiKey]:
 async def revoke_key(sessions: SessionFactory, redis: Redis | None, key_id: int) -> ApiKey:
     """Revoke a key: refused from the next request on, and its WebSockets closed.
 
-    Requests are refused at once because every request reads the key's row. Open WebSockets
-    are closed by the gateways holding them: at once when they hear the announcement on
-    Redis, or within KEY_RECHECK_SECONDS when they re-check (Redis down, message missed).
-    Revoking a revoked key changes nothing.
+    Requests are refused at once: each reads the key's row, or, where its gateway read it
+    less than TRUST_SECONDS ago, the key's revocation mark set here, in the Redis round trip
+    that counts the request. Open WebSockets are closed by the gateways holding them: at once
+    when they hear the announcement on Redis, or within KEY_RECHECK_SECONDS when they re-check
+    (Redis down, message missed). Revoking a revoked key changes nothing.
     """
     async with sessions.begin() as session:
         key = await session.get(ApiKey, key_id)
@@ -153,7 +203,10 @@ async def revoke_key(sessions: SessionFactory, redis: Redis | None, key_id: int)
             key.revoked_at = utcnow()
     if redis is not None:
         try:
-            await redis.publish(REVOKED_CHANNEL, str(key_id))
+            async with redis.pipeline(transaction=False) as pipe:
+                pipe.set(revoked_marker(key_id), "1", ex=REVOKED_MARKER_SECONDS)
+                pipe.publish(REVOKED_CHANNEL, str(key_id))
+                await pipe.execute()
         except (RedisError, OSError) as exc:
             log.warning("could not announce the revocation of key %s: %s", key_id, exc)
     return key
