@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 from collections.abc import AsyncGenerator, Iterable
 from typing import Any
 
 import strawberry
-from graphql import ASTValidationRule, GraphQLError
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxTokensLimiter,
-    ParserCache,
-    ValidationCache,
-)
+from graphql import ASTValidationRule, DocumentNode, GraphQLError, parse, specified_rules
 from strawberry.schema.config import StrawberryConfig
-from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
+from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES, validate_document
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
@@ -35,7 +31,7 @@ from app.security.query_limits import NoIntrospectionRule, QueryLimitsRule
 from app.security.rate_limit import RateLimitWebSocketOperations
 
 MAX_TOKENS = 2000
-# Parsing and validating a document costs far more than running it: do each once per document.
+# Parsing and validating a document costs far more than running it: do both once per document.
 CACHE_SIZE = 512
 
 # Each area keeps its fields in its own module; the root types join them. The typed
@@ -47,12 +43,61 @@ Mutation = merge_types(
 
 
 class GatewaySchema(strawberry.Schema):
-    """Strawberry's schema, plus a time limit per request and one policy for every error."""
+    """Strawberry's schema, plus a time limit per request and one policy for every error.
 
-    def __init__(self, *, production: bool, request_timeout_seconds: float, **kwargs: Any) -> None:
+    Each document is parsed (at most MAX_TOKENS tokens) and validated (the spec's rules and
+    ours) once, then found by its text: in one cache, keyed by the text, where Strawberry's
+    ParserCache and ValidationCache extensions cost an extension object per request each and
+    key the validation on the document tree, hashed whole on every request.
+    """
+
+    def __init__(
+        self,
+        *,
+        production: bool,
+        request_timeout_seconds: float,
+        validation_rules: Iterable[type[ASTValidationRule]],
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.production = production
         self.request_timeout_seconds = request_timeout_seconds
+        self.validation_rules = (*specified_rules, *validation_rules)
+        self._prepared = functools.lru_cache(maxsize=CACHE_SIZE)(self._parse_and_validate)
+
+    def _parse_and_validate(self, query: str) -> tuple[DocumentNode, list[GraphQLError]]:
+        """The document and its validation errors; raises GraphQLSyntaxError (not cached)."""
+        document = parse(query, max_tokens=MAX_TOKENS)
+        return document, validate_document(self._schema, document, self.validation_rules)
+
+    def _create_execution_context(
+        self,
+        query: str | None,
+        allowed_operation_types: Iterable[OperationType],
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionContext:
+        context = super()._create_execution_context(
+            query,
+            allowed_operation_types,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            operation_extensions,
+        )
+        # For a document that does not parse, Strawberry parses it again, within the same
+        # limit, and reports the error as it reports any other.
+        context.parse_options["max_tokens"] = MAX_TOKENS
+        context.validation_rules = self.validation_rules
+        if query:
+            # Filled in, Strawberry neither parses nor validates.
+            with contextlib.suppress(GraphQLError):
+                context.graphql_document, context.pre_execution_errors = self._prepared(query)
+        return context
 
     async def execute(
         self,
@@ -142,19 +187,13 @@ def build_schema(*, production: bool = True, request_timeout_seconds: float = 10
     return GatewaySchema(
         production=production,
         request_timeout_seconds=request_timeout_seconds,
+        validation_rules=rules,
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         config=StrawberryConfig(scalar_map=SCALARS),
-        extensions=[
-            # Factories: Strawberry makes one per request. The two caches live at module level.
-            lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-            lambda: ParserCache(maxsize=CACHE_SIZE),
-            lambda: AddValidationRules(rules),
-            lambda: ValidationCache(maxsize=CACHE_SIZE),
-            RateLimitWebSocketOperations,
-            LabelOperation,
-        ],
+        # Classes: Strawberry makes one of each per request.
+        extensions=[RateLimitWebSocketOperations, LabelOperation],
     )
 
 
