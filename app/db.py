@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     from app.settings import Settings
 
 SessionFactory = async_sessionmaker[AsyncSession]
+# A connection's execution option for a single SELECT: on SQLite it runs without BEGIN
+# IMMEDIATE, as its own snapshot, neither taking nor waiting for the write lock.
+SINGLE_READ = "actions_gateway_single_read"
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -49,7 +52,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        if not connection.get_execution_options().get(SINGLE_READ):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

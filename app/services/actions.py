@@ -14,6 +14,7 @@ from sqlmodel import col, select
 from app.actions import REGISTRY, ActionType, DataRequirements, get_action_type
 from app.actions.base import MAX_ID
 from app.actions.validation import check_data
+from app.db import SINGLE_READ
 from app.errors import ErrorCode, NotFound, Problem, ValidationFailed
 from app.events import publish_action
 from app.models import Action, ActionStatus, Company
@@ -228,6 +229,8 @@ async def check_action(rt: Runtime, company_id: int, type_name: str, data: Any) 
 
 async def get_action(rt: Runtime, company_id: int, action_id: int) -> Action:
     async with rt.sessions() as session:
+        # One statement: no transaction (and on SQLite, no write lock) needed.
+        await session.connection(execution_options={SINGLE_READ: True})
         action = await session.get(Action, action_id)
     if action is None or action.company_id != company_id:
         raise NotFound(f"action {action_id} not found")
