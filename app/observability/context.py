@@ -9,8 +9,8 @@ again by the worker that runs the action.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
-import uuid
 from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Final
@@ -25,7 +25,8 @@ _action_id: ContextVar[int | None] = ContextVar("action_id", default=None)
 
 
 def new_request_id() -> str:
-    return uuid.uuid4().hex
+    # 128 random bits in hexadecimal, as uuid4().hex, without building a UUID.
+    return os.urandom(16).hex()
 
 
 def accept_request_id(header: str | None) -> str:
