@@ -12,7 +12,7 @@ from sqlmodel import col, select
 from app.models import ApiKey
 from app.runtime import Runtime
 from app.services.api_keys import hash_key, revoke_key
-from tests.support import ROOT, Caller, close_code, command
+from tests.support import ROOT, Caller, close_code, command, wait_until
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -126,6 +126,22 @@ async def test_a_missed_announcement_is_made_up_by_the_periodic_recheck(
         await socket.subscribe("subscription { actions { id } }")
         await revoke_key(runtime.sessions, None, await key_id(runtime, caller.api_key))
         assert await close_code(socket.ws) == 4403
+
+
+async def test_a_key_revoked_while_redis_is_unreachable_is_refused_within_the_trust_window(
+    caller: Caller, runtime: Runtime, gateway: str
+) -> None:
+    """The gateway trusts a key it read for TRUST_SECONDS while Redis holds no mark for it: a
+    revocation whose mark was never written is refused once that trust runs out."""
+    spare_id, spare = await add_key(runtime, caller)
+    assert works(gateway, spare) == 200  # read, and now trusted
+    await revoke_key(runtime.sessions, None, spare_id)  # as if Redis were down: no mark
+
+    async def refused() -> bool:
+        return works(gateway, spare) == 401
+
+    await wait_until(refused, "a revoked key refused without its mark", timeout=30)
+    assert works(gateway, caller.api_key) == 200
 
 
 async def add_key(runtime: Runtime, caller: Caller) -> tuple[int, str]:
