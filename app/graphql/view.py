@@ -178,14 +178,6 @@ class GraphQLView(GraphQL[Context, None]):
         # Our own page, with GraphiQL served by the gateway: Strawberry's loads it from a CDN.
         return explorer(request)
 
-    def decode_json(self, data: str | bytes) -> object:
-        try:
-            return orjson.loads(data)
-        except orjson.JSONDecodeError:
-            # What orjson refuses and JSON allows (a lone surrogate "\\ud800", NaN) still
-            # reaches validation, which answers in GraphQL's shape; invalid JSON raises here.
-            return json.loads(data)
-
     def encode_json(self, data: object) -> str:
         # Text, not bytes: Strawberry sends bytes over WebSocket as binary frames, which
         # graphql-ws clients (browsers' included) cannot read.
