@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import os
 import resource
 import signal
@@ -13,7 +15,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 CLOCK_TICKS: Final = os.sysconf("SC_CLK_TCK")
@@ -147,3 +149,28 @@ def cpu_model() -> str:
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
     return "unknown"
+
+
+async def run_json(args: list[str], env: dict[str, str], timeout: float) -> dict[str, Any]:
+    """Run a benchmark client process to its end; the JSON object it printed last."""
+    process = await asyncio.create_subprocess_exec(
+        *args,
+        env={**os.environ, **env},
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with asyncio.timeout(timeout):
+            out, err = await process.communicate()
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise RuntimeError(f"{' '.join(args[2:])} did not finish in {timeout:.0f}s") from None
+    lines = out.decode().strip().splitlines()
+    if process.returncode != 0 or not lines:
+        raise RuntimeError(
+            f"{' '.join(args[2:])} failed ({process.returncode}):\n{err.decode()[-2000:]}"
+        )
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result

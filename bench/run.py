@@ -12,19 +12,27 @@ import asyncio
 import os
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from app.runtime import Runtime
-from bench import http_bench
+from bench import e2e, http_bench, worker_rate
 from bench.deploy import BenchDatabase, BenchRedis, Deployment
 from bench.load import LoadGenerator
-from bench.procs import ROOT, CpuTimes, bench_command, cpu_model, raise_open_files_limit
+from bench.procs import (
+    ROOT,
+    CpuTimes,
+    bench_command,
+    cpu_model,
+    raise_open_files_limit,
+    run_json,
+)
 from bench.report import as_json, render
 from bench.sizes import FULL, QUICK, Sizes
-from bench.tenants import tenant_by_command
+from bench.tenants import Tenant, tenant, tenant_by_command
 
 
 def parse_args() -> argparse.Namespace:
@@ -40,18 +48,43 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+async def end_to_end(deployment: Deployment, tenant: Tenant, sizes: Sizes) -> dict[str, Any]:
+    """Section 3's latency: the worker running, the client in a process of its own."""
+    deployment.start_worker()
+    spec = e2e.Spec(
+        port=deployment.ports["product"],
+        key=tenant.key,
+        app_ids=tenant.app_ids,
+        count=sizes.e2e_actions,
+        rate=sizes.e2e_rate,
+        label=f"e2e {uuid.uuid4().hex[:6]}",
+    )
+    timeout = 120 + sizes.e2e_actions / sizes.e2e_rate
+    try:
+        result = await run_json(
+            bench_command("e2e", e2e.spec_argument(spec)), deployment.env, timeout
+        )
+    finally:
+        deployment.stop_worker()
+    return {"end_to_end": result}
+
+
 async def measure(deployment: Deployment, sizes: Sizes, sections: set[str]) -> dict[str, Any]:
     results: dict[str, Any] = {}
     rt = await Runtime.start(deployment.settings, listen=False)
+    load = LoadGenerator(bench_command("load"), str(ROOT))
     try:
         main_tenant = await tenant_by_command(rt, deployment)
         if "http" in sections:
-            load = LoadGenerator(bench_command("load"), str(ROOT))
-            try:
-                results.update(await http_bench.run(deployment, rt, main_tenant, sizes, load))
-            finally:
-                load.close()
+            results.update(await http_bench.run(deployment, rt, main_tenant, sizes, load))
+        if "e2e" in sections:
+            e2e_tenant = await tenant(rt, "Benchmark end to end")
+            results.update(await end_to_end(deployment, e2e_tenant, sizes))
+        if "worker" in sections:
+            worker_tenant = await tenant(rt, "Benchmark worker")
+            results.update(await worker_rate.run(deployment, rt, worker_tenant, sizes, load))
     finally:
+        load.close()
         await rt.close()
     return results
 

@@ -1,0 +1,146 @@
+"""Section 3, end to end: from createAction sent to EXECUTED received over a subscription.
+
+`python -m bench.e2e SPEC` (JSON) is the client, in a process of its own: it subscribes to
+`actions` over WebSocket, then offers createAction at a fixed rate over HTTP (open loop: each
+request goes out when it is due, whatever the earlier ones are doing), and times each action
+from when it was due to when its EXECUTED change arrived.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import orjson
+import uvloop
+
+from bench import wire
+from bench.stats import percentile
+from bench.ws import next_payload, subscribe
+
+WARMUP_ACTIONS = 5
+
+
+@dataclass(frozen=True)
+class Spec:
+    port: int
+    key: str
+    app_ids: list[int]
+    count: int
+    rate: float
+    label: str
+    time_limit: float = 60.0
+
+
+class Watcher:
+    """When each action's EXECUTED change arrived, as read from the subscription."""
+
+    def __init__(self) -> None:
+        self.executed: dict[str, float] = {}
+        self.changed = asyncio.Event()
+
+    async def read(self, socket: Any) -> None:
+        while (data := await next_payload(socket)) is not None:
+            action = data["actions"]
+            if action["status"] == "EXECUTED":
+                self.executed.setdefault(action["id"], time.perf_counter())
+                self.changed.set()
+
+    async def wait_for(self, ids: set[str], deadline: float) -> None:
+        while not ids <= self.executed.keys() and time.perf_counter() < deadline:
+            self.changed.clear()
+            try:
+                async with asyncio.timeout(max(0.0, deadline - time.perf_counter())):
+                    await self.changed.wait()
+            except TimeoutError:
+                return
+
+
+def created_id(body: bytes) -> str:
+    answer = orjson.loads(body)
+    payload = answer["data"]["createAction"]
+    if payload["action"] is None:
+        raise RuntimeError(f"createAction refused: {payload['errors']}")
+    action_id: str = payload["action"]["id"]
+    return action_id
+
+
+async def measure(spec: Spec) -> dict[str, Any]:
+    requests = [
+        wire.graphql_create(
+            spec.port, spec.key, spec.app_ids[i % len(spec.app_ids)], f"{spec.label} {i}"
+        )
+        for i in range(spec.count + WARMUP_ACTIONS)
+    ]
+    socket = await subscribe(spec.port, spec.key)
+    watcher = Watcher()
+    reader = asyncio.create_task(watcher.read(socket))
+    idle: list[wire.Connection] = []
+
+    async def create(index: int) -> tuple[str, float]:
+        connection = idle.pop() if idle else await wire.Connection.open("127.0.0.1", spec.port)
+        status, body = await connection.request(requests[index])
+        idle.append(connection)
+        if status != 200:
+            raise RuntimeError(f"createAction answered {status}: {body[:300]!r}")
+        return created_id(body), time.perf_counter()
+
+    # Warm-up, one at a time: the subscription is live and the worker is running.
+    for index in range(WARMUP_ACTIONS):
+        action_id, _ = await create(index)
+        await watcher.wait_for({action_id}, time.perf_counter() + 30)
+        if action_id not in watcher.executed:
+            raise RuntimeError("the warm-up action did not arrive as EXECUTED within 30 s")
+
+    due: dict[str, float] = {}
+    answered: list[float] = []
+
+    async def offer(index: int, when: float) -> None:
+        action_id, responded = await create(index)
+        due[action_id] = when
+        answered.append((responded - when) * 1000)
+
+    started = time.perf_counter() + 0.05
+    sends: list[asyncio.Task[None]] = []
+    for n in range(spec.count):
+        when = started + n / spec.rate
+        await asyncio.sleep(max(0.0, when - time.perf_counter()))
+        sends.append(asyncio.create_task(offer(WARMUP_ACTIONS + n, when)))
+    await asyncio.gather(*sends)
+    offered_for = time.perf_counter() - started
+    await watcher.wait_for(set(due), time.perf_counter() + spec.time_limit)
+    reader.cancel()
+    await socket.close()
+    for connection in idle:
+        connection.close()
+    latencies = [
+        (watcher.executed[i] - when) * 1000 for i, when in due.items() if i in watcher.executed
+    ]
+    return {
+        "offered_rate": spec.rate,
+        "achieved_rate": spec.count / offered_for if offered_for > 0 else 0.0,
+        "sent": spec.count,
+        "received": len(latencies),
+        "p50_ms": percentile(latencies, 50),
+        "p99_ms": percentile(latencies, 99),
+        "max_ms": max(latencies, default=0.0),
+        "http_p50_ms": percentile(answered, 50),
+        "http_p99_ms": percentile(answered, 99),
+    }
+
+
+def main() -> None:
+    spec = Spec(**orjson.loads(sys.argv[1]))
+    result = uvloop.run(measure(spec))
+    sys.stdout.write(orjson.dumps(result).decode() + "\n")
+
+
+def spec_argument(spec: Spec) -> str:
+    return orjson.dumps(asdict(spec)).decode()
+
+
+if __name__ == "__main__":
+    main()
