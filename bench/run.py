@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from app.runtime import Runtime
-from bench import e2e, http_bench, worker_rate
+from bench import e2e, http_bench, subscriptions, worker_rate
 from bench.deploy import BenchDatabase, BenchRedis, Deployment
 from bench.load import LoadGenerator
 from bench.procs import (
@@ -83,6 +83,9 @@ async def measure(deployment: Deployment, sizes: Sizes, sections: set[str]) -> d
         if "worker" in sections:
             worker_tenant = await tenant(rt, "Benchmark worker")
             results.update(await worker_rate.run(deployment, rt, worker_tenant, sizes, load))
+        if "subscriptions" in sections:
+            watched = await tenant(rt, "Benchmark subscriptions", apps=1)
+            results.update(await subscriptions.run(deployment, rt, watched, sizes))
     finally:
         load.close()
         await rt.close()
