@@ -93,27 +93,29 @@ async def run(
             time_limit=sizes.request_time_limit,
         )
 
-    # Warm every server (caches, pools, compiled statements), and make the rows to read.
     read_ids: list[int] = []
-    for target in TARGETS:
-        await _run(load, job(target, "create", sizes.warmup, 8, "warm-up"))
-    read_ids = await _read_ids(rt, tenant.company_id)
-    for target in TARGETS:
-        await _run(load, job(target, "read", sizes.warmup, 8, "warm-up"))
-
     results: dict[str, dict[int, dict[str, list[Result]]]] = {
         op: {c: {t: [] for t in TARGETS} for c in CONCURRENCIES} for op in OPERATIONS
     }
-    for round_number in range(sizes.rounds):
-        for concurrency in CONCURRENCIES:
-            for operation in OPERATIONS:
-                count = sizes.creates if operation == "create" else sizes.reads
-                for target in TARGETS:
-                    label = f"r{round_number} c{concurrency}"
-                    result = await _run(load, job(target, operation, count, concurrency, label))
-                    results[operation][concurrency][target].append(result)
-    await _forget_pending(rt, tenant.company_id)
-    deployment.redis.flush()
+    try:
+        # Warm every server (caches, pools, compiled statements), and make the rows to read.
+        for target in TARGETS:
+            await _run(load, job(target, "create", sizes.warmup, 8, "warm-up"))
+        read_ids = await _read_ids(rt, tenant.company_id)
+        for target in TARGETS:
+            await _run(load, job(target, "read", sizes.warmup, 8, "warm-up"))
+
+        for round_number in range(sizes.rounds):
+            for concurrency in CONCURRENCIES:
+                for operation in OPERATIONS:
+                    count = sizes.creates if operation == "create" else sizes.reads
+                    for target in TARGETS:
+                        label = f"r{round_number} c{concurrency}"
+                        result = await _run(load, job(target, operation, count, concurrency, label))
+                        results[operation][concurrency][target].append(result)
+    finally:
+        await _forget_pending(rt, tenant.company_id)
+        deployment.redis.flush()
     return {
         f"http_{operation}": {str(c): compare(results[operation][c]) for c in CONCURRENCIES}
         for operation in OPERATIONS

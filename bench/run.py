@@ -10,9 +10,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
+import sys
 import tempfile
 import time
+import traceback
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +38,8 @@ from bench.report import as_json, render
 from bench.sizes import FULL, QUICK, Sizes
 from bench.tenants import Tenant, tenant, tenant_by_command
 
+SECTIONS = ("http", "e2e", "worker", "subscriptions")
+
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
@@ -41,7 +47,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--json", type=Path, help="also write the results here, as JSON")
     parser.add_argument(
         "--sections",
-        default="http,e2e,worker,subscriptions",
+        default=",".join(SECTIONS),
         help="which sections to run (comma-separated; default all)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the run's directory (logs)")
@@ -69,66 +75,110 @@ async def end_to_end(deployment: Deployment, tenant: Tenant, sizes: Sizes) -> di
     return {"end_to_end": result}
 
 
-async def measure(deployment: Deployment, sizes: Sizes, sections: set[str]) -> dict[str, Any]:
-    results: dict[str, Any] = {}
+class Run:
+    """One run's results so far, written out after each section (a long run that fails late
+    keeps what it measured)."""
+
+    def __init__(self, deployment: Deployment, quick: bool, json_path: Path | None) -> None:
+        self.results: dict[str, Any] = {}
+        self.failed: dict[str, str] = {}
+        self._json_path = json_path
+        self._started = time.monotonic()
+        self._cpu = CpuTimes.read()
+        self._steal: dict[str, float] = {}
+        self._machine = {
+            "cores": os.cpu_count(),
+            "cpu_model": cpu_model(),
+            "load_average_start": os.getloadavg()[0],
+            "quick": quick,
+        }
+        self._deployment = deployment
+
+    async def section(self, name: str, work: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+        before = CpuTimes.read()
+        try:
+            self.results.update(await work())
+        except Exception as exc:
+            traceback.print_exc()
+            self.failed[name] = f"{type(exc).__name__}: {exc}"[:2000]
+        self._steal[name] = CpuTimes.read().steal_percent_since(before)
+        self.save()
+
+    def report(self) -> dict[str, Any]:
+        machine = {
+            **self._machine,
+            "database": self._deployment.database.kind,
+            "redis": self._deployment.redis.kind,
+            "steal_percent": CpuTimes.read().steal_percent_since(self._cpu),
+            "steal_percent_by_section": self._steal,
+            "seconds": time.monotonic() - self._started,
+        }
+        report = {**self.results, "machine": machine}
+        if self.failed:
+            report["failed_sections"] = self.failed
+        return report
+
+    def save(self) -> None:
+        if self._json_path is not None:
+            self._json_path.write_bytes(
+                orjson.dumps(as_json(self.report()), option=orjson.OPT_INDENT_2)
+            )
+
+
+async def measure(deployment: Deployment, sizes: Sizes, sections: set[str], run: Run) -> None:
+    """Run the chosen sections in order, each in turn against the same deployment."""
     rt = await Runtime.start(deployment.settings, listen=False)
     load = LoadGenerator(bench_command("load"), str(ROOT))
     try:
         main_tenant = await tenant_by_command(rt, deployment)
-        if "http" in sections:
-            results.update(await http_bench.run(deployment, rt, main_tenant, sizes, load))
-        if "e2e" in sections:
-            e2e_tenant = await tenant(rt, "Benchmark end to end")
-            results.update(await end_to_end(deployment, e2e_tenant, sizes))
-        if "worker" in sections:
-            worker_tenant = await tenant(rt, "Benchmark worker")
-            results.update(await worker_rate.run(deployment, rt, worker_tenant, sizes, load))
-        if "subscriptions" in sections:
-            watched = await tenant(rt, "Benchmark subscriptions", apps=1)
-            results.update(await subscriptions.run(deployment, rt, watched, sizes))
+        e2e_tenant = await tenant(rt, "Benchmark end to end")
+        worker_tenant = await tenant(rt, "Benchmark worker")
+        watched = await tenant(rt, "Benchmark subscriptions", apps=1)
+        runs: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {
+            "http": lambda: http_bench.run(deployment, rt, main_tenant, sizes, load),
+            "e2e": lambda: end_to_end(deployment, e2e_tenant, sizes),
+            "worker": lambda: worker_rate.run(deployment, rt, worker_tenant, sizes, load),
+            "subscriptions": lambda: subscriptions.run(deployment, rt, watched, sizes),
+        }
+        for name, work in runs.items():
+            if name in sections:
+                await run.section(name, work)
     finally:
         load.close()
         await rt.close()
-    return results
 
 
 def main() -> None:
     args = parse_args()
     sizes = QUICK if args.quick else FULL
     sections = {s.strip() for s in args.sections.split(",") if s.strip()}
+    if not sections or not sections <= set(SECTIONS):
+        raise SystemExit(f"--sections: choose among {', '.join(SECTIONS)}")
     raise_open_files_limit()
-    started, cpu_before = time.monotonic(), CpuTimes.read()
-    load_average = os.getloadavg()[0]
     directory = Path(tempfile.mkdtemp(prefix="actions-gateway-bench-"))
     deployment = Deployment(
         directory,
         BenchDatabase(os.environ.get("DATABASE_URL"), directory),
         BenchRedis(os.environ.get("REDIS_URL")),
     )
+    run = Run(deployment, args.quick, args.json)
     try:
         deployment.prepare()
         deployment.start_servers()
-        results = asyncio.run(measure(deployment, sizes, sections))
+        asyncio.run(measure(deployment, sizes, sections, run))
+    except BaseException:
+        print(f"the benchmark failed; its logs are in {directory}", file=sys.stderr)
+        raise
     finally:
         deployment.close()
-    results["machine"] = {
-        "cores": os.cpu_count(),
-        "cpu_model": cpu_model(),
-        "steal_percent": CpuTimes.read().steal_percent_since(cpu_before),
-        "load_average_start": load_average,
-        "seconds": time.monotonic() - started,
-        "quick": args.quick,
-        "database": deployment.database.kind,
-        "redis": deployment.redis.kind,
-    }
-    print(render(results))
-    if args.json is not None:
-        args.json.write_bytes(orjson.dumps(as_json(results), option=orjson.OPT_INDENT_2))
+    run.save()
+    print(render(run.report()))
+    if run.failed:
+        print(f"logs: {directory}")
+        raise SystemExit(1)
     if args.keep:
         print(f"logs: {directory}")
     else:
-        import shutil
-
         shutil.rmtree(directory, ignore_errors=True)
 
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 class Sizes:
     rounds: int = 3  # alternations of product, floor, graphql-core in sections 1 and 2
     warmup: int = 300  # requests per server and operation before measuring
-    creates: int = 2000  # createAction requests per server, concurrency and round
-    reads: int = 4000  # action(id) requests per server, concurrency and round
+    creates: int = 1500  # createAction requests per server, concurrency and round
+    reads: int = 3000  # action(id) requests per server, concurrency and round
     request_time_limit: float = 60.0  # a load run stops here whatever it has done
     e2e_actions: int = 1000
     e2e_rate: float = 100.0  # actions offered per second
