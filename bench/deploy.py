@@ -2,8 +2,10 @@
 
 The database is a fresh one: a SQLite file in the run's directory, or, with DATABASE_URL
 naming PostgreSQL, a database made on that server for this run and dropped after it. Redis is
-an embedded one of our own, or, with REDIS_URL set, an empty database number claimed on that
-server (never one that holds data: only what the run wrote is flushed).
+an embedded one of our own; with `--shared-redis`, an empty database number claimed on
+REDIS_URL's server (never one that holds data: only what the run wrote is flushed). Not by
+default: pub/sub channels belong to the whole server, not to a database number, so the run's
+events (`actions:{company}`) would reach any other gateway on that server.
 """
 
 from __future__ import annotations

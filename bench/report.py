@@ -156,23 +156,22 @@ def render(results: dict[str, Any]) -> str:
         lines += _targets_of("http_read", all_targets)
     e2e = results.get("end_to_end")
     if e2e:
-        lines += [
-            "",
-            "3. end to end",
-            f"   createAction due → EXECUTED received over a subscription, "
-            f"{e2e['offered_rate']:.0f} actions/s offered ({e2e['achieved_rate']:.0f}/s sent): "
-            f"p50 {e2e['p50_ms']:.1f} ms, p99 {e2e['p99_ms']:.1f} ms, max {e2e['max_ms']:.1f} ms",
-            f"   {e2e['created']} of {e2e['sent']} created, {e2e['received']} seen EXECUTED; "
-            f"createAction answered in p50 {e2e['http_p50_ms']:.1f} ms, "
-            f"p99 {e2e['http_p99_ms']:.1f} ms",
-        ]
-        if e2e.get("refused_sample"):
-            lines.append(f"   a refused create: {e2e['refused_sample'][:200]}")
+        lines += ["", "3. end to end: createAction due → EXECUTED received over a subscription"]
+        for run in e2e["runs"]:
+            saturated = run["achieved_rate"] < 0.9 * run["offered_rate"]
+            lines += [
+                f"   {run['offered_rate']:.0f} actions/s offered, {run['achieved_rate']:.0f}/s "
+                f"sent{' (saturated)' if saturated else ''}: p50 {run['p50_ms']:.1f} ms, "
+                f"p99 {run['p99_ms']:.1f} ms, max {run['max_ms']:.1f} ms",
+                f"      ({run['created']} of {run['sent']} created, {run['received']} seen "
+                f"EXECUTED; createAction answered in p50 {run['http_p50_ms']:.1f} ms)",
+            ]
+            if run.get("refused_sample"):
+                lines.append(f"   a refused create: {run['refused_sample'][:200]}")
     worker = results.get("worker")
     if worker:
-        if not e2e:
-            lines += ["", "3. worker"]
         lines += [
+            "" if e2e else "\n3. worker",
             f"   worker draining a backlog of {worker['backlog']}: "
             f"{worker['actions_per_s']:.0f} actions/s",
             f"   arq no-op jobs (poll_delay {worker['poll_delay']}, max_jobs "

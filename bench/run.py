@@ -51,28 +51,36 @@ def parse_args() -> argparse.Namespace:
         help="which sections to run (comma-separated; default all)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the run's directory (logs)")
+    parser.add_argument(
+        "--shared-redis",
+        action="store_true",
+        help="use REDIS_URL's server (an empty database number) instead of an embedded Redis; "
+        "its pub/sub channels are the whole server's, so no other gateway may use that server",
+    )
     return parser.parse_args()
 
 
 async def end_to_end(deployment: Deployment, tenant: Tenant, sizes: Sizes) -> dict[str, Any]:
-    """Section 3's latency: the worker running, the client in a process of its own."""
+    """Section 3's latency at each offered rate: the worker running, the client a process of
+    its own."""
     deployment.start_worker()
-    spec = e2e.Spec(
-        port=deployment.ports["product"],
-        key=tenant.key,
-        app_ids=tenant.app_ids,
-        count=sizes.e2e_actions,
-        rate=sizes.e2e_rate,
-        label=f"e2e {uuid.uuid4().hex[:6]}",
-    )
-    timeout = 120 + sizes.e2e_actions / sizes.e2e_rate
+    runs = []
     try:
-        result = await run_json(
-            bench_command("e2e", e2e.spec_argument(spec)), deployment.env, timeout
-        )
+        for rate in sizes.e2e_rates:
+            spec = e2e.Spec(
+                port=deployment.ports["product"],
+                key=tenant.key,
+                app_ids=tenant.app_ids,
+                count=max(1, round(rate * sizes.e2e_seconds)),
+                rate=rate,
+                label=f"e2e {uuid.uuid4().hex[:6]}",
+            )
+            timeout = 180 + sizes.e2e_seconds
+            argument = e2e.spec_argument(spec)
+            runs.append(await run_json(bench_command("e2e", argument), deployment.env, timeout))
     finally:
         deployment.stop_worker()
-    return {"end_to_end": result}
+    return {"end_to_end": {"runs": runs}}
 
 
 class Run:
@@ -159,7 +167,7 @@ def main() -> None:
     deployment = Deployment(
         directory,
         BenchDatabase(os.environ.get("DATABASE_URL"), directory),
-        BenchRedis(os.environ.get("REDIS_URL")),
+        BenchRedis(os.environ.get("REDIS_URL") if args.shared_redis else None),
     )
     run = Run(deployment, args.quick, args.json)
     try:

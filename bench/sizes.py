@@ -12,8 +12,10 @@ class Sizes:
     creates: int = 1500  # createAction requests per server, concurrency and round
     reads: int = 3000  # action(id) requests per server, concurrency and round
     request_time_limit: float = 60.0  # a load run stops here whatever it has done
-    e2e_actions: int = 1000
-    e2e_rate: float = 100.0  # actions offered per second
+    # Actions offered per second, each rate for e2e_seconds: the rate, and a light one
+    # that shows the pipeline's own latency where the machine cannot keep up with the first.
+    e2e_rates: tuple[float, ...] = (100.0, 20.0)
+    e2e_seconds: float = 10.0
     backlog: int = 2000  # actions (and no-op jobs, and bare commits) per drain
     worker_rounds: int = 2
     subscriber_levels: tuple[int, ...] = (1000, 10000)
@@ -30,8 +32,8 @@ QUICK = Sizes(
     creates=200,
     reads=200,
     request_time_limit=20.0,
-    e2e_actions=30,
-    e2e_rate=20.0,
+    e2e_rates=(20.0,),
+    e2e_seconds=1.5,
     backlog=100,
     worker_rounds=1,
     subscriber_levels=(50,),

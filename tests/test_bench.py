@@ -2,8 +2,9 @@
 
 Every section is there with positive numbers and sane ratios. No timing is asserted: how
 fast the gateway is, is what the benchmark reports, not what the tests check. The run uses
-the test environment's DATABASE_URL and REDIS_URL if set (its own fresh PostgreSQL database,
-an empty Redis database number of its own), else a SQLite file and an embedded Redis.
+the test environment's DATABASE_URL if set (a fresh PostgreSQL database of its own, dropped
+after), else a SQLite file; and always an embedded Redis of its own, so that its events never
+reach the test gateways listening on REDIS_URL's server.
 """
 
 from __future__ import annotations
@@ -87,9 +88,11 @@ def test_http_sections_measure_every_server_at_both_concurrencies(
 
 
 def test_end_to_end_every_action_arrives_executed(report: tuple[dict[str, Any], str]) -> None:
-    e2e = report[0]["end_to_end"]
-    assert e2e["sent"] > 0 and e2e["created"] > 0 and e2e["received"] == e2e["created"]
-    assert positive(e2e["p50_ms"]) and e2e["p99_ms"] >= e2e["p50_ms"]
+    runs = report[0]["end_to_end"]["runs"]
+    assert runs
+    for e2e in runs:
+        assert e2e["sent"] > 0 and e2e["created"] > 0 and e2e["received"] == e2e["created"]
+        assert positive(e2e["p50_ms"]) and e2e["p99_ms"] >= e2e["p50_ms"]
 
 
 def test_the_worker_is_compared_with_arq_and_the_database(
