@@ -1,0 +1,351 @@
+"""Measure subscriptions on the gateway as deployed: memory per idle subscriber, server CPU
+to deliver one event to every subscriber, and memory after they leave.
+
+Runs `actions-gateway serve` (uvicorn) on SQLite with a redis-server of its own, and opens
+the WebSockets from several client processes. Events are published on Redis directly, as the
+worker would, so the CPU counted is the gateway's fan-out alone (utime+stime from /proc).
+
+    python scripts/measure_subscriptions.py --subscribers 1000 10000 --events 20
+
+Not a test: it prints numbers (and JSON with --json) and asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+QUERIES = {
+    "actions": "subscription { actions { id status sequence } }",
+    "actions-wide": "subscription { actions { id type typeName status sequence version "
+    "createdAt updatedAt data attempts error } }",
+}
+TICKS = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * PAGE // 1024
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+
+
+def raise_nofile() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+# --- the client processes -------------------------------------------------------------
+
+
+async def client_main(url: str, key: str, count: int, query: str) -> None:
+    """Open `count` sockets with one subscription each; report on stdout, obey stdin."""
+    import websockets
+
+    raise_nofile()
+    received: dict[int, int] = {}
+    sockets: list[Any] = []
+    out = sys.stdout
+
+    async def reader(ws: Any) -> None:
+        try:
+            async for raw in ws:
+                message = json.loads(raw)
+                if message.get("type") == "next":
+                    seq = int(message["payload"]["data"]["actions"]["sequence"])
+                    received[seq] = received.get(seq, 0) + 1
+                    if received[seq] == count:
+                        out.write(f"got {seq}\n")
+                        out.flush()
+                elif message.get("type") == "ping":
+                    await ws.send('{"type":"pong"}')
+                elif message.get("type") in ("error", "complete"):
+                    out.write(f"error {raw}\n")
+                    out.flush()
+        except websockets.ConnectionClosed:
+            pass
+
+    async def open_one() -> None:
+        ws = await websockets.connect(
+            url, subprotocols=["graphql-transport-ws"], open_timeout=60, max_queue=None
+        )
+        await ws.send(
+            json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {key}"}})
+        )
+        ack = json.loads(await ws.recv())
+        assert ack["type"] == "connection_ack", ack
+        await ws.send(json.dumps({"type": "subscribe", "id": "1", "payload": {"query": query}}))
+        sockets.append(ws)
+        tasks.append(asyncio.create_task(reader(ws)))
+
+    tasks: list[asyncio.Task[None]] = []
+    pending = [open_one() for _ in range(count)]
+    for start in range(0, count, 50):  # a bounded burst of handshakes
+        await asyncio.gather(*pending[start : start + 50])
+    out.write("ready\n")
+    out.flush()
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, sys.stdin.readline)  # "close"
+    await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+    out.write("closed\n")
+    out.flush()
+
+
+# --- the driver -----------------------------------------------------------------------
+
+
+class Gateway:
+    def __init__(self, workdir: Path, env_extra: dict[str, str]) -> None:
+        self.workdir = workdir
+        self.redis_port = free_port()
+        self.port = free_port()
+        bin_dir = Path(sys.executable).parent
+        self.cli = str(bin_dir / "actions-gateway")
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": f"sqlite+aiosqlite:///{workdir}/bench.db",
+            "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
+            "PORT": str(self.port),
+            "HOST": "127.0.0.1",
+            "LOG_LEVEL": "WARNING",
+            "WS_MAX_CONNECTIONS_PER_KEY": "10000",
+            "RATE_LIMIT_REQUESTS": "1000000",
+            "RATE_LIMIT_WINDOW_SECONDS": "1",
+            **env_extra,
+        }
+        self.redis = subprocess.Popen(
+            ["redis-server", "--port", str(self.redis_port), "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+        )
+        time.sleep(0.3)
+        subprocess.run([self.cli, "migrate"], env=self.env, check=True, capture_output=True)
+        made = subprocess.run(
+            [self.cli, "companies", "create", "bench", "--json"],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        record = json.loads(made.stdout.strip().splitlines()[-1])
+        self.company_id = int(record["company_id"])
+        self.key = record["api_key"]
+        self.server = subprocess.Popen(
+            [self.cli, "serve"],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(workdir / "gateway.log", "w"),  # noqa: SIM115
+        )
+        self.url = f"ws://127.0.0.1:{self.port}/graphql"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        self.sequence = 0
+
+    @property
+    def pid(self) -> int:
+        return self.server.pid
+
+    def subscriptions_open(self) -> int:
+        body = urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=30).read()
+        for line in body.decode().splitlines():
+            if line.startswith("actions_gateway_subscriptions_open "):
+                return int(float(line.split()[1]))
+        raise RuntimeError("no subscriptions_open metric")
+
+    def publish(self) -> int:
+        """Publish the next change of a (made up) action on the company's channel."""
+        self.sequence += 1
+        # As a commit would: new subscribers start from the company's latest number.
+        with sqlite3.connect(self.workdir / "bench.db") as db:
+            db.execute(
+                "UPDATE company SET action_sequence = ? WHERE id = ?",
+                (self.sequence, self.company_id),
+            )
+        now = datetime.now(UTC).isoformat()
+        event = {
+            "id": 1,
+            "company_id": self.company_id,
+            "trigger_id": None,
+            "event_id": None,
+            "type": "add_note",
+            "data": {"app_id": 1, "text": "hello"},
+            "status": "RUNNING",
+            "attempts": 1,
+            "error": None,
+            "request_id": None,
+            "version": self.sequence,
+            "sequence": self.sequence,
+            "lease_expires_at": None,
+            "next_try_at": None,
+            "created_at": now,
+            "updated_at": now,
+            "executed_at": None,
+        }
+        subprocess.run(
+            [
+                "redis-cli",
+                "-p",
+                str(self.redis_port),
+                "publish",
+                f"actions:{self.company_id}",
+                json.dumps(event),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        return self.sequence
+
+    def stop(self) -> None:
+        self.server.send_signal(signal.SIGTERM)
+        try:
+            self.server.wait(30)
+        except subprocess.TimeoutExpired:
+            self.server.kill()
+        self.redis.terminate()
+        self.redis.wait(10)
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def settle(pid: int, seconds: float = 3.0) -> int:
+    """RSS once it has stopped moving (a short quiet spell), in KiB."""
+    time.sleep(seconds)
+    return rss_kib(pid)
+
+
+def run_crowd(gw: Gateway, n: int, processes: int, query: str, events: int) -> dict[str, Any]:
+    per = [n // processes + (1 if i < n % processes else 0) for i in range(processes)]
+    per = [c for c in per if c]
+    before = settle(gw.pid)
+    cpu0 = cpu_seconds(gw.pid)
+    t0 = time.monotonic()
+    clients = [
+        subprocess.Popen(
+            [sys.executable, __file__, "client", gw.url, gw.key, str(c), query],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for c in per
+    ]
+    for c in clients:
+        assert c.stdout is not None
+        line = c.stdout.readline().strip()
+        assert line == "ready", line
+    log(f"{n} clients ready")
+    while (open_now := gw.subscriptions_open()) < n:
+        log(f"{open_now}/{n} subscriptions open")
+        time.sleep(0.5)
+    connect_s = time.monotonic() - t0
+    connect_cpu = cpu_seconds(gw.pid) - cpu0
+    loaded = settle(gw.pid)
+    # Deliver events one at a time: each waits until every client has it.
+    cpu_per_event: list[float] = []
+    wall_per_event: list[float] = []
+    for _ in range(events):
+        c0, w0 = cpu_seconds(gw.pid), time.monotonic()
+        seq = gw.publish()
+        for c in clients:
+            assert c.stdout is not None
+            line = c.stdout.readline().strip()
+            assert line == f"got {seq}", line
+        log(f"event {seq} delivered")
+        wall_per_event.append(time.monotonic() - w0)
+        cpu_per_event.append(cpu_seconds(gw.pid) - c0)
+    after_events = rss_kib(gw.pid)
+    for c in clients:
+        assert c.stdin is not None
+        c.stdin.write("close\n")
+        c.stdin.flush()
+    for c in clients:
+        assert c.stdout is not None
+        c.stdout.readline()
+        c.wait(30)
+    while gw.subscriptions_open() > 0:
+        time.sleep(0.5)
+    left = settle(gw.pid, 5.0)
+    return {
+        "subscribers": n,
+        "rss_before_kib": before,
+        "rss_loaded_kib": loaded,
+        "kib_per_subscriber": round((loaded - before) / n, 2),
+        "connect_seconds": round(connect_s, 2),
+        "connect_cpu_ms_per_subscriber": round(connect_cpu * 1000 / n, 3),
+        "event_cpu_ms": round(sum(cpu_per_event) * 1000 / events, 2),
+        "event_wall_ms": round(sorted(wall_per_event)[len(wall_per_event) // 2] * 1000, 2),
+        "rss_after_events_kib": after_events,
+        "rss_after_leave_kib": left,
+        "after_leave_vs_before": round(left / before, 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--subscribers", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--events", type=int, default=20)
+    parser.add_argument("--processes", type=int, default=8)
+    parser.add_argument("--query", choices=sorted(QUERIES), default="actions")
+    parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the gateway")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    raise_nofile()
+    workdir = Path(tempfile.mkdtemp(prefix="subs-bench-"))
+    env_extra = dict(item.split("=", 1) for item in args.env)
+    gw = Gateway(workdir, env_extra)
+    results = []
+    try:
+        # A warm-up crowd, so that lazy imports and caches are not counted as subscribers.
+        run_crowd(gw, 200, 2, QUERIES[args.query], 2)
+        for n in args.subscribers:
+            results.append(run_crowd(gw, n, args.processes, QUERIES[args.query], args.events))
+    finally:
+        gw.stop()
+        if os.environ.get("KEEP_LOG"):
+            print((workdir / "gateway.log").read_text()[-5000:], file=sys.stderr)
+        shutil.rmtree(workdir, ignore_errors=True)
+    if args.json:
+        print(json.dumps(results))
+    else:
+        for r in results:
+            print(" ".join(f"{k}={v}" for k, v in r.items()))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "client":
+        asyncio.run(client_main(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]))
+    else:
+        main()
