@@ -46,18 +46,16 @@ def free_port() -> int:
 
 
 def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/statm") as f:
-        return int(f.read().split()[1]) * PAGE // 1024
+    return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE // 1024
 
 
 def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
 
 
 def raise_nofile() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
@@ -159,7 +157,7 @@ class Gateway:
             [self.cli, "serve"],
             env=self.env,
             stdout=subprocess.DEVNULL,
-            stderr=open(workdir / "gateway.log", "w"),  # noqa: SIM115
+            stderr=(workdir / "gateway.log").open("w"),
         )
         self.url = f"ws://127.0.0.1:{self.port}/graphql"
         deadline = time.monotonic() + 30
@@ -188,7 +186,7 @@ class Gateway:
         """Publish the next change of a (made up) action on the company's channel."""
         self.sequence += 1
         # As a commit would: new subscribers start from the company's latest number.
-        with sqlite3.connect(self.workdir / "bench.db") as db:
+        with sqlite3.connect(self.workdir / "bench.db", timeout=60) as db:
             db.execute(
                 "UPDATE company SET action_sequence = ? WHERE id = ?",
                 (self.sequence, self.company_id),
@@ -247,7 +245,26 @@ def settle(pid: int, seconds: float = 3.0) -> int:
     return rss_kib(pid)
 
 
-def run_crowd(gw: Gateway, n: int, processes: int, query: str, events: int) -> dict[str, Any]:
+# With --tracemalloc: the gateway, on SIGUSR2, writes where its memory was allocated.
+SITECUSTOMIZE = """
+import signal, tracemalloc, os
+def _dump(signum, frame):
+    snap = tracemalloc.take_snapshot()
+    with open(os.environ["SUBS_TRACEMALLOC_OUT"], "a") as f:
+        for kind in ("lineno", "traceback"):
+            f.write(f"--- by {kind}\\n")
+            for stat in snap.statistics(kind)[:40]:
+                f.write(f"{stat}\\n")
+                if kind == "traceback":
+                    for line in stat.traceback.format()[-12:]:
+                        f.write(f"    {line}\\n")
+signal.signal(signal.SIGUSR2, _dump)
+"""
+
+
+def run_crowd(
+    gw: Gateway, n: int, processes: int, query: str, events: int, profile: str | None = None
+) -> dict[str, Any]:
     per = [n // processes + (1 if i < n % processes else 0) for i in range(processes)]
     per = [c for c in per if c]
     before = settle(gw.pid)
@@ -273,8 +290,23 @@ def run_crowd(gw: Gateway, n: int, processes: int, query: str, events: int) -> d
     connect_s = time.monotonic() - t0
     connect_cpu = cpu_seconds(gw.pid) - cpu0
     loaded = settle(gw.pid)
+    if os.environ.get("SUBS_TRACEMALLOC_OUT") and profile is not None:
+        os.kill(gw.pid, signal.SIGUSR2)
+        time.sleep(10)
     # Deliver events one at a time: each waits until every client has it.
     cpu_per_event: list[float] = []
+    spy = None
+    if profile:
+        # Collapsed stacks of the gateway while it delivers (py-spy from the venv).
+        spy = subprocess.Popen(
+            [
+                *(str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(gw.pid)),
+                *("--format", "raw", "--rate", "200", "--output", profile),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(2)
     wall_per_event: list[float] = []
     for _ in range(events):
         c0, w0 = cpu_seconds(gw.pid), time.monotonic()
@@ -286,6 +318,9 @@ def run_crowd(gw: Gateway, n: int, processes: int, query: str, events: int) -> d
         log(f"event {seq} delivered")
         wall_per_event.append(time.monotonic() - w0)
         cpu_per_event.append(cpu_seconds(gw.pid) - c0)
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(30)
     after_events = rss_kib(gw.pid)
     for c in clients:
         assert c.stdin is not None
@@ -321,17 +356,31 @@ def main() -> None:
     parser.add_argument("--query", choices=sorted(QUERIES), default="actions")
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the gateway")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--profile", help="py-spy's collapsed stacks of the last crowd's events")
+    parser.add_argument("--tracemalloc", help="where the last crowd's allocations are written")
     args = parser.parse_args()
     raise_nofile()
     workdir = Path(tempfile.mkdtemp(prefix="subs-bench-"))
     env_extra = dict(item.split("=", 1) for item in args.env)
+    if args.tracemalloc:
+        (workdir / "sitecustomize.py").write_text(SITECUSTOMIZE)
+        env_extra |= {
+            "PYTHONPATH": str(workdir),
+            "PYTHONTRACEMALLOC": "12",
+            "SUBS_TRACEMALLOC_OUT": str(Path(args.tracemalloc).resolve()),
+        }
+        os.environ["SUBS_TRACEMALLOC_OUT"] = env_extra["SUBS_TRACEMALLOC_OUT"]
     gw = Gateway(workdir, env_extra)
     results = []
     try:
         # A warm-up crowd, so that lazy imports and caches are not counted as subscribers.
         run_crowd(gw, 200, 2, QUERIES[args.query], 2)
         for n in args.subscribers:
-            results.append(run_crowd(gw, n, args.processes, QUERIES[args.query], args.events))
+            profile = args.profile if n == args.subscribers[-1] else None
+            # A big crowd delivers fewer events: each takes seconds before the fixes.
+            events = args.events if n <= 2000 else max(3, args.events // 4)
+            results.append(run_crowd(gw, n, args.processes, QUERIES[args.query], events, profile))
+            log(" ".join(f"{k}={v}" for k, v in results[-1].items()))
     finally:
         gw.stop()
         if os.environ.get("KEEP_LOG"):
