@@ -18,7 +18,6 @@ from typing import Any, Final
 
 import orjson
 from graphql import ExecutionResult
-from graphql.pyutils import is_awaitable
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from app import models
@@ -69,39 +68,48 @@ def _variables_key(variables: dict[str, Any]) -> bytes:
 class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's executor, sharing each subscription event's result among its subscribers."""
 
+    _shared_key: tuple[Any, ...] | None = None
+
     def build_per_event_executor(self, payload: Any) -> Any:
-        executor = super().build_per_event_executor(payload)
         memo = _memo(payload)
         if memo is None:
-            return executor  # not a shared event (a row read from the database): run as usual
-        company = getattr(self.context_value, "authenticated_company_id", None)
-        key = (id(self.operation), _variables_key(self.variable_values.coerced), company)
-        return _SharedRun(executor, memo, key, self.operation)
+            # Not a shared event (a row read from the database): run as usual.
+            return super().build_per_event_executor(payload)
+        if self._shared_key is None:
+            # What besides the event decides the result; fixed for the subscription's life.
+            company = getattr(self.context_value, "authenticated_company_id", None)
+            variables = _variables_key(self.variable_values.coerced)
+            self._shared_key = (id(self.operation), variables, company)
+        return _SharedRun(self, payload, memo, self._shared_key)
 
 
 class _SharedRun:
     """A per-event executor that runs at most once per (event, selection, company)."""
 
-    __slots__ = ("executor", "key", "memo", "operation")
+    __slots__ = ("key", "memo", "payload", "subscription")
 
     def __init__(
-        self, executor: Any, memo: _EventMemo, key: tuple[Any, ...], operation: object
+        self,
+        subscription: SharedEventExecutor,
+        payload: object,
+        memo: _EventMemo,
+        key: tuple[Any, ...],
     ) -> None:
-        self.executor = executor
+        self.subscription = subscription
+        self.payload = payload
         self.memo = memo
         self.key = key
-        self.operation = operation
 
     def execute_operation(self, *args: Any) -> Any:
+        operation = self.subscription.operation
         kept = self.memo.results.get(self.key)
-        if kept is not None and kept[0] is self.operation:
+        if kept is not None and kept[0] is operation:
             return kept[1]
-        result = self.executor.execute_operation(*args)
+        executor = StrawberryGraphQLCoreExecutionContext.build_per_event_executor(
+            self.subscription, self.payload
+        )
+        result = executor.execute_operation(*args)
+        # An awaitable result (no field of Action waits, so none yet) is not shared.
         if isinstance(result, ExecutionResult):
-            self.memo.results[self.key] = (self.operation, result)
-        elif is_awaitable(result):
-            return result  # not shared: no field of Action waits, so this does not happen
+            self.memo.results[self.key] = (operation, result)
         return result
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.executor, name)
