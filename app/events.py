@@ -34,9 +34,8 @@ log = logging.getLogger(__name__)
 
 CHANNEL_PREFIX: Final = "actions:"
 LISTENER_QUEUE_SIZE: Final = 1000
-# When at most half of this many subscribers remain of a peak at least this high, the
-# memory the others held is handed back to the system (app/memory.py), after a short pause
-# so that a crowd leaving at once is trimmed once.
+# When at most half of a peak of at least this many subscribers remain, the memory the
+# others held is handed back to the system (app/memory.py) once departures have paused.
 TRIM_AFTER_LEAVING: Final = 200
 TRIM_DELAY_SECONDS: Final = 2.0
 
@@ -151,6 +150,7 @@ class EventBus:
         self._count = 0
         self._peak = 0
         self._trim: asyncio.TimerHandle | None = None
+        self._trim_pending = False
 
     async def start(self) -> None:
         self._tasks.append(asyncio.create_task(self._run(), name="event-bus"))
@@ -173,13 +173,18 @@ class EventBus:
     def _left(self) -> None:
         self._count -= 1
         if self._peak >= TRIM_AFTER_LEAVING and self._count * 2 <= self._peak:
-            self._peak = self._count
-            if self._trim is None:
-                loop = asyncio.get_running_loop()
-                self._trim = loop.call_later(TRIM_DELAY_SECONDS, self._release)
+            self._trim_pending = True
+        if self._trim_pending:
+            # Once the crowd has finished leaving: each departure puts the trim off again.
+            if self._trim is not None:
+                self._trim.cancel()
+            loop = asyncio.get_running_loop()
+            self._trim = loop.call_later(TRIM_DELAY_SECONDS, self._release)
 
     def _release(self) -> None:
         self._trim = None
+        self._trim_pending = False
+        self._peak = self._count
         release_free_memory()
 
     @contextlib.asynccontextmanager
