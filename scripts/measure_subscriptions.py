@@ -96,7 +96,10 @@ async def client_main(url: str, key: str, count: int, query: str) -> None:
 
     async def open_one() -> None:
         ws = await websockets.connect(
-            url, subprotocols=["graphql-transport-ws"], open_timeout=60, max_queue=None
+            url,
+            subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+            open_timeout=60,
+            max_queue=None,
         )
         await ws.send(
             json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {key}"}})
@@ -124,7 +127,9 @@ async def client_main(url: str, key: str, count: int, query: str) -> None:
 
 
 class Gateway:
-    def __init__(self, workdir: Path, env_extra: dict[str, str]) -> None:
+    def __init__(
+        self, workdir: Path, env_extra: dict[str, str], server_env: dict[str, str]
+    ) -> None:
         self.workdir = workdir
         self.redis_port = free_port()
         self.port = free_port()
@@ -160,7 +165,7 @@ class Gateway:
         self.key = record["api_key"]
         self.server = subprocess.Popen(
             [self.cli, "serve"],
-            env=self.env,
+            env={**self.env, **server_env},
             stdout=subprocess.DEVNULL,
             stderr=(workdir / "gateway.log").open("w"),
         )
@@ -371,15 +376,16 @@ def main() -> None:
     raise_nofile()
     workdir = Path(tempfile.mkdtemp(prefix="subs-bench-"))
     env_extra = dict(item.split("=", 1) for item in args.env)
+    server_env: dict[str, str] = {}
     if args.tracemalloc:
         (workdir / "sitecustomize.py").write_text(SITECUSTOMIZE)
-        env_extra |= {
+        server_env = {
             "PYTHONPATH": str(workdir),
-            "PYTHONTRACEMALLOC": "12",
+            "PYTHONTRACEMALLOC": "6",
             "SUBS_TRACEMALLOC_OUT": str(Path(args.tracemalloc).resolve()),
         }
-        os.environ["SUBS_TRACEMALLOC_OUT"] = env_extra["SUBS_TRACEMALLOC_OUT"]
-    gw = Gateway(workdir, env_extra)
+        os.environ["SUBS_TRACEMALLOC_OUT"] = server_env["SUBS_TRACEMALLOC_OUT"]
+    gw = Gateway(workdir, env_extra, server_env)
     results = []
     try:
         # A warm-up crowd, so that lazy imports and caches are not counted as subscribers.
