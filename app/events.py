@@ -184,6 +184,7 @@ class EventBus:
     def _release(self) -> None:
         self._trim = None
         self._trim_pending = False
+        log.info("%d subscribers left; handing their memory back", self._peak - self._count)
         self._peak = self._count
         release_free_memory()
 

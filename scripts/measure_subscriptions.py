@@ -269,6 +269,14 @@ def _dump(signum, frame):
                     for line in stat.traceback.format()[-12:]:
                         f.write(f"    {line}\\n")
 signal.signal(signal.SIGUSR2, _dump)
+def _types(signum, frame):
+    import collections, gc
+    counts = collections.Counter(type(o).__name__ for o in gc.get_objects())
+    with open(os.environ["SUBS_TRACEMALLOC_OUT"] + ".types", "a") as f:
+        f.write(f"--- {sum(counts.values())} objects\\n")
+        for name, n in counts.most_common(25):
+            f.write(f"{n:>9} {name}\\n")
+signal.signal(signal.SIGUSR1, _types)
 """
 
 
@@ -300,6 +308,9 @@ def run_crowd(
     connect_s = time.monotonic() - t0
     connect_cpu = cpu_seconds(gw.pid) - cpu0
     loaded = settle(gw.pid)
+    if os.environ.get("SUBS_TRACEMALLOC_OUT"):
+        os.kill(gw.pid, signal.SIGUSR1)
+        time.sleep(5)
     if os.environ.get("SUBS_TRACEMALLOC_OUT") and profile is not None:
         os.kill(gw.pid, signal.SIGUSR2)
         time.sleep(10)
@@ -345,6 +356,9 @@ def run_crowd(
     while gw.subscriptions_open() > 0:
         time.sleep(0.5)
     left = settle(gw.pid, 5.0)
+    if os.environ.get("SUBS_TRACEMALLOC_OUT"):
+        os.kill(gw.pid, signal.SIGUSR1)
+        time.sleep(5)
     return {
         "subscribers": n,
         "rss_before_kib": before,
@@ -372,16 +386,23 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--profile", help="py-spy's collapsed stacks of the last crowd's events")
     parser.add_argument("--tracemalloc", help="where the last crowd's allocations are written")
+    parser.add_argument("--gc-threshold", help="gc.set_threshold in the gateway, e.g. 50000,20,100")
     args = parser.parse_args()
     raise_nofile()
     workdir = Path(tempfile.mkdtemp(prefix="subs-bench-"))
     env_extra = dict(item.split("=", 1) for item in args.env)
     server_env: dict[str, str] = {}
+    if args.gc_threshold:
+        # An experiment: the gateway's collector thresholds, set by a sitecustomize.
+        (workdir / "sitecustomize.py").write_text(
+            f"import gc\ngc.set_threshold({args.gc_threshold})\n"
+        )
+        server_env = {"PYTHONPATH": str(workdir)}
     if args.tracemalloc:
         (workdir / "sitecustomize.py").write_text(SITECUSTOMIZE)
         server_env = {
             "PYTHONPATH": str(workdir),
-            "PYTHONTRACEMALLOC": "6",
+            **({"PYTHONTRACEMALLOC": "6"} if args.profile else {}),
             "SUBS_TRACEMALLOC_OUT": str(Path(args.tracemalloc).resolve()),
         }
         os.environ["SUBS_TRACEMALLOC_OUT"] = server_env["SUBS_TRACEMALLOC_OUT"]
