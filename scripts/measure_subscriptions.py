@@ -59,6 +59,24 @@ def cpu_seconds(pid: int) -> float:
     return sum(cpu_times(pid))
 
 
+def rss_by_mapping(pid: int) -> dict[str, int]:
+    """RSS in KiB by kind of mapping: the brk heap, anonymous mmaps (by size), files."""
+    kinds: dict[str, int] = {}
+    kind = ""
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        head = line.split()
+        if "-" in head[0] and not head[0].endswith(":"):
+            start, end = (int(x, 16) for x in head[0].split("-"))
+            name = head[5] if len(head) > 5 else ""
+            size = (end - start) // 1024
+            kind = name if name.startswith("[") else ("file" if name else f"anon<={size}k")
+            if kind.startswith("anon"):
+                kind = "anon 1MiB" if size == 1024 else ("anon big" if size > 1024 else "anon")
+        elif head[0] == "Rss:":
+            kinds[kind] = kinds.get(kind, 0) + int(head[1])
+    return kinds
+
+
 def raise_nofile() -> None:
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -308,6 +326,8 @@ def run_crowd(
     connect_s = time.monotonic() - t0
     connect_cpu = cpu_seconds(gw.pid) - cpu0
     loaded = settle(gw.pid)
+    if os.environ.get("KEEP_LOG"):
+        log(f"loaded: {rss_by_mapping(gw.pid)}")
     if os.environ.get("SUBS_TRACEMALLOC_OUT"):
         os.kill(gw.pid, signal.SIGUSR1)
         time.sleep(5)
@@ -356,6 +376,8 @@ def run_crowd(
     while gw.subscriptions_open() > 0:
         time.sleep(0.5)
     left = settle(gw.pid, 5.0)
+    if os.environ.get("KEEP_LOG"):
+        log(f"left: {rss_by_mapping(gw.pid)}")
     if os.environ.get("SUBS_TRACEMALLOC_OUT"):
         os.kill(gw.pid, signal.SIGUSR1)
         time.sleep(5)
@@ -420,7 +442,7 @@ def main() -> None:
     finally:
         gw.stop()
         if os.environ.get("KEEP_LOG"):
-            print((workdir / "gateway.log").read_text()[-5000:], file=sys.stderr)
+            print((workdir / "gateway.log").read_text()[-20000:], file=sys.stderr)
         shutil.rmtree(workdir, ignore_errors=True)
     if args.json:
         print(json.dumps(results))
