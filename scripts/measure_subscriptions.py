@@ -188,7 +188,7 @@ class Gateway:
             stderr=(workdir / "gateway.log").open("w"),
         )
         self.url = f"ws://127.0.0.1:{self.port}/graphql"
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 180  # a loaded machine starts slowly
         while True:
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2)
