@@ -98,7 +98,10 @@ async def client_main(url: str, key: str, count: int, query: str) -> None:
         try:
             async for raw in ws:
                 message = json.loads(raw)
-                if message.get("type") == "next":
+                if message.get("type") == "next" and message["payload"].get("errors"):
+                    out.write(f"error {raw}\n")
+                    out.flush()
+                elif message.get("type") == "next":
                     seq = int(message["payload"]["data"]["actions"]["sequence"])
                     received[seq] = received.get(seq, 0) + 1
                     if received[seq] == count:
