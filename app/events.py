@@ -24,6 +24,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from app.memory import release_free_memory
 from app.models import Action
 
 if TYPE_CHECKING:
@@ -33,6 +34,10 @@ log = logging.getLogger(__name__)
 
 CHANNEL_PREFIX: Final = "actions:"
 LISTENER_QUEUE_SIZE: Final = 1000
+# When at most half of a peak of at least this many subscribers remain, the memory the
+# others held is handed back to the system (app/memory.py) once departures have paused.
+TRIM_AFTER_LEAVING: Final = 200
+TRIM_DELAY_SECONDS: Final = 2.0
 
 
 class Resync:
@@ -66,11 +71,18 @@ async def publish_action(redis: Redis, action: Action) -> None:
 
 
 class Listener:
-    """One subscriber's queue of events for one company."""
+    """One subscriber's queue of events for one company.
+
+    A list and one future rather than an asyncio.Queue: a gateway holds one per subscriber,
+    and a Queue (three deques and an Event) is several times the size.
+    """
+
+    __slots__ = ("_behind", "_events", "_waiter", "company_id", "position")
 
     def __init__(self, company_id: int) -> None:
         self.company_id = company_id
-        self._queue: asyncio.Queue[Event] = asyncio.Queue(LISTENER_QUEUE_SIZE)
+        self._events: list[Event] = []
+        self._waiter: asyncio.Future[None] | None = None
         # The highest change number given to this subscriber, or that it read itself; None
         # until it has read where it starts (what came before, it reads from the database).
         self.position: int | None = None
@@ -83,13 +95,14 @@ class Listener:
     def deliver(self, event: Event) -> None:
         if isinstance(event, Action):
             self.advance(event.sequence)
-        try:
-            self._queue.put_nowait(event)
-        except asyncio.QueueFull:
+        if len(self._events) >= LISTENER_QUEUE_SIZE:
             # A slow subscriber loses its backlog, not the process's memory; it re-reads.
-            while not self._queue.empty():
-                self._queue.get_nowait()
-            self._queue.put_nowait(RESYNC)
+            self._events.clear()
+            event = RESYNC
+        self._events.append(event)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def lagging(self, latest: int) -> bool:
         """Whether this listener has missed a change for a whole check interval."""
@@ -107,7 +120,13 @@ class Listener:
         return self
 
     async def __anext__(self) -> Event:
-        return await self._queue.get()
+        while not self._events:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._events.pop(0)
 
 
 class EventBus:
@@ -128,6 +147,10 @@ class EventBus:
         self._latest_sequences = latest_sequences
         self._check_interval = check_interval
         self._tasks: list[asyncio.Task[None]] = []
+        self._count = 0
+        self._peak = 0
+        self._trim: asyncio.TimerHandle | None = None
+        self._trim_pending = False
 
     async def start(self) -> None:
         self._tasks.append(asyncio.create_task(self._run(), name="event-bus"))
@@ -135,6 +158,8 @@ class EventBus:
             self._tasks.append(asyncio.create_task(self._check(), name="event-bus-check"))
 
     async def stop(self) -> None:
+        if self._trim is not None:
+            self._trim.cancel()
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -143,7 +168,25 @@ class EventBus:
 
     @property
     def listener_count(self) -> int:
-        return sum(len(s) for s in self._listeners.values())
+        return self._count
+
+    def _left(self) -> None:
+        self._count -= 1
+        if self._peak >= TRIM_AFTER_LEAVING and self._count * 2 <= self._peak:
+            self._trim_pending = True
+        if self._trim_pending:
+            # Once the crowd has finished leaving: each departure puts the trim off again.
+            if self._trim is not None:
+                self._trim.cancel()
+            loop = asyncio.get_running_loop()
+            self._trim = loop.call_later(TRIM_DELAY_SECONDS, self._release)
+
+    def _release(self) -> None:
+        self._trim = None
+        self._trim_pending = False
+        log.info("%d subscribers left; handing their memory back", self._peak - self._count)
+        self._peak = self._count
+        release_free_memory()
 
     @contextlib.asynccontextmanager
     async def listen(self, company_id: int) -> AsyncIterator[Listener]:
@@ -157,6 +200,8 @@ class EventBus:
             raise ConnectionError("live updates are unavailable: Redis is unreachable") from None
         listener = Listener(company_id)
         self._listeners.setdefault(company_id, set()).add(listener)
+        self._count += 1
+        self._peak = max(self._peak, self._count)
         try:
             yield listener
         finally:
@@ -165,6 +210,7 @@ class EventBus:
                 listeners.discard(listener)
                 if not listeners:
                     del self._listeners[company_id]
+            self._left()
 
     def _all_listeners(self) -> Iterator[Listener]:
         for listeners in self._listeners.values():

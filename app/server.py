@@ -130,5 +130,11 @@ class GatewayServer(uvicorn.Server):
 def uvicorn_config(app: Starlette, settings: Settings) -> uvicorn.Config:
     # log_config=None: uvicorn's loggers go through `configure_logging`'s handler, JSON or text.
     return uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_config=None, log_level="info"
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        log_level="info",
+        ws=settings.ws_protocol,
+        ws_per_message_deflate=settings.ws_per_message_deflate,
     )

@@ -114,6 +114,11 @@ class Settings(BaseSettings):
     ws_init_timeout_seconds: float = Field(default=10, gt=0, le=300)
     ws_max_subscriptions_per_connection: int = Field(default=20, ge=1, le=1000)
     ws_max_connections_per_key: int = Field(default=20, ge=1, le=10_000)
+    # uvicorn's WebSocket implementation, and whether it offers permessage-deflate. Sans-I/O
+    # websockets needs no tasks per connection (about 8 KiB less each); deflate is off: a
+    # zlib context per connection costs more memory than small JSON frames save.
+    ws_protocol: Literal["websockets", "websockets-sansio", "wsproto"] = "websockets-sansio"
+    ws_per_message_deflate: bool = False
     # How often each gateway re-checks the keys of its open WebSockets, in case it missed a
     # revocation announced on Redis: the bound on how long a revoked key's socket stays open.
     key_recheck_seconds: float = Field(default=5, gt=0, le=3600)

@@ -19,6 +19,7 @@ from strawberry.utils.aio import aclosing
 
 from app.errors import ErrorCode
 from app.graphql.errors import present
+from app.graphql.fanout import SharedEventExecutor
 from app.graphql.lifecycle import LifecycleMutation
 from app.graphql.mutations import Mutation as CoreMutation
 from app.graphql.operations import LabelOperation
@@ -192,6 +193,8 @@ def build_schema(*, production: bool = True, request_timeout_seconds: float = 10
         mutation=Mutation,
         subscription=Subscription,
         config=StrawberryConfig(scalar_map=SCALARS),
+        # Each subscription event's result is executed once and shared by its subscribers.
+        execution_context_class=SharedEventExecutor,
         # Classes: Strawberry makes one of each per request.
         extensions=[RateLimitWebSocketOperations, LabelOperation],
     )

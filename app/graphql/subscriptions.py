@@ -18,6 +18,7 @@ from app import models
 from app.errors import ErrorCode, NotFound
 from app.events import Resync
 from app.graphql.context import Context, Info
+from app.graphql.fanout import graphql_action
 from app.graphql.scalars import BigInt
 from app.graphql.types import Action, parse_id
 from app.services import actions
@@ -59,10 +60,11 @@ class Subscription:
                 raise GraphQLError(str(exc), extensions=NOT_FOUND) from None
             events.advance(latest.sequence)
             shown = 0 if after_version is None else after_version
+            live = False  # whether `latest` is a published event, shared by its subscribers
             while True:
                 if latest.version > shown:
                     shown = latest.version
-                    yield Action.from_model(latest)
+                    yield graphql_action(latest) if live else Action.from_model(latest)
                 if latest.status.is_final:
                     return
                 event = await anext(events)
@@ -71,8 +73,9 @@ class Subscription:
                         latest = await actions.get_action(ctx.runtime, company_id, action_id)
                     except NotFound:
                         return  # deleted by retention while watched
+                    live = False
                 elif event.id == action_id:
-                    latest = event
+                    latest, live = event, True
 
     @strawberry.subscription(
         description="Every change to your company's actions, in order, each with its "
@@ -104,4 +107,4 @@ class Subscription:
                 catch_up = isinstance(event, Resync) or event.sequence > last + 1
                 if not isinstance(event, Resync) and event.sequence == last + 1:
                     last = event.sequence
-                    yield Action.from_model(event)
+                    yield graphql_action(event)
