@@ -264,6 +264,7 @@ async def write_creates(rt: Runtime, batch: list[NewAction]) -> list[Created | E
                 continue
             outcomes.append(outcome)
             made += [] if action is None else [action]
+    log.debug("wrote a batch of %s creates (%s new actions)", len(batch), len(made))
     await dispatch(rt, made)
     return outcomes
 
