@@ -26,8 +26,7 @@ async def healthz(_: Request) -> Response:
 
 
 async def _database(runtime: Runtime) -> None:
-    # A read connection: on SQLite the writer's would queue the probe behind every write.
-    async with (runtime.read_engine or runtime.engine).connect() as connection:
+    async with runtime.engine.connect() as connection:
         await connection.execute(text("SELECT 1"))
 
 
