@@ -29,6 +29,8 @@ from app.services.idempotency import KEY_FIELD
 from tests.cluster import Cluster
 from tests.support import Caller
 
+# A burst on a busy machine may take a while; a request's time limit is not what is tested.
+PATIENT = {"REQUEST_TIMEOUT_SECONDS": "120"}
 GENERIC = (
     "mutation($type: String!, $data: JSON!, $key: String) "
     "{ createAction(input: {type: $type, data: $data, idempotencyKey: $key}) "
@@ -60,14 +62,14 @@ async def _create(
         response = await client.post(
             "/graphql", json={"query": TYPED, "variables": variables}, headers=headers
         )
-        payload = response.json()["data"]["createTagAppAction"]
+        payload = (response.json()["data"] or {}).get("createTagAppAction")
     else:
         variables = {"type": "tag_app", "data": data, "key": key}
         response = await client.post(
             "/graphql", json={"query": GENERIC, "variables": variables}, headers=headers
         )
-        payload = response.json()["data"]["createAction"]
-    assert response.status_code == 200, response.text
+        payload = (response.json()["data"] or {}).get("createAction")
+    assert response.status_code == 200 and payload is not None, response.text
     action = payload["action"]
     return (None if action is None else str(action["id"])), list(payload["errors"])
 
@@ -83,7 +85,7 @@ async def _stored(cluster: Cluster, company_id: str) -> list[Action]:
 async def test_a_burst_of_creates_is_stored_once_each_numbered_without_gaps(
     cluster: Cluster,
 ) -> None:
-    base_url = cluster.start_gateway()
+    base_url = cluster.start_gateway(**PATIENT)
     first, second = await cluster.company(base_url), await cluster.company(base_url)
     apps = {c.company_id: await cluster.app(int(c.company_id)) for c in (first, second)}
     # 200 at once, from two companies, over the three front ends; every fifth is refused:
@@ -140,7 +142,7 @@ async def test_a_burst_of_creates_is_stored_once_each_numbered_without_gaps(
 
 
 async def test_one_idempotency_key_in_one_burst_makes_one_action(cluster: Cluster) -> None:
-    base_url = cluster.start_gateway()
+    base_url = cluster.start_gateway(**PATIENT)
     caller = await cluster.company(base_url)
     app_id = await cluster.app(int(caller.company_id))
     data = {"app_id": app_id, "tag_text": "once"}
