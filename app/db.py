@@ -1,8 +1,8 @@
-"""The database engine and sessions."""
+"""The database engines and sessions: one for writes, and on SQLite one for reads."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import (
@@ -20,12 +20,19 @@ SessionFactory = async_sessionmaker[AsyncSession]
 # IMMEDIATE, as its own snapshot, neither taking nor waiting for the write lock.
 SINGLE_READ = "actions_gateway_single_read"
 
+# SQLite readers per process. WAL lets them read beside the writer; each aiosqlite
+# connection is a thread, so a few are plenty for one event loop.
+SQLITE_READERS: Final = 4
+
 
 def create_engine(settings: Settings) -> AsyncEngine:
+    """The engine every write goes through (on SQLite, the process's one writer)."""
     lock_timeout_ms = int(settings.database_lock_timeout_seconds * 1000)
     if not settings.is_sqlite:
         return create_async_engine(
             settings.database_url,
+            # Gateways write in batches (app/services/group_commit.py), so a request rarely
+            # holds a connection for long: the pool need not match the number of clients.
             pool_size=settings.database_pool_size,
             max_overflow=settings.database_pool_size,
             pool_pre_ping=True,
@@ -33,13 +40,51 @@ def create_engine(settings: Settings) -> AsyncEngine:
             # piling up every request behind it.
             connect_args={"server_settings": {"lock_timeout": str(lock_timeout_ms)}},
         )
-    # SQLite allows one writer: one connection per process, WAL so readers in other
-    # processes are not blocked, and BEGIN IMMEDIATE so that two processes never
-    # deadlock upgrading a read transaction to a write.
+    # SQLite allows one writer: one connection per process, WAL so that readers are not
+    # blocked, and BEGIN IMMEDIATE so that two processes never deadlock upgrading a read
+    # transaction to a write.
     engine = create_async_engine(
         settings.database_url, pool_size=1, max_overflow=0, pool_timeout=60
     )
+    _on_sqlite_connect(engine, lock_timeout_ms, query_only=False)
 
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        if not connection.get_execution_options().get(SINGLE_READ):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def create_read_engine(settings: Settings, writer: AsyncEngine) -> AsyncEngine:
+    """The engine for reads outside a write: on SQLite, query-only connections of their own.
+
+    Reads on the writer's one connection would queue behind every write; WAL lets readers
+    see the last commit while a write is in progress. PostgreSQL's pool serves both.
+    """
+    if not settings.is_sqlite or _in_memory(settings.database_url):
+        return writer  # an in-memory database exists only on the writer's connection
+    lock_timeout_ms = int(settings.database_lock_timeout_seconds * 1000)
+    engine = create_async_engine(
+        settings.database_url, pool_size=SQLITE_READERS, max_overflow=0, pool_timeout=60
+    )
+    _on_sqlite_connect(engine, lock_timeout_ms, query_only=True)
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # Deferred: a snapshot for the session's statements, and no write lock. One
+        # statement needs no transaction at all.
+        if not connection.get_execution_options().get(SINGLE_READ):
+            connection.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def _in_memory(url: str) -> bool:
+    return url.rstrip("/").endswith(":memory:") or url.rstrip("/").endswith("sqlite+aiosqlite:")
+
+
+def _on_sqlite_connect(engine: AsyncEngine, lock_timeout_ms: int, *, query_only: bool) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
@@ -48,14 +93,10 @@ def create_engine(settings: Settings) -> AsyncEngine:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={lock_timeout_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
+        if query_only:
+            # A read connection that tried to write would be a bug: refuse it loudly.
+            cursor.execute("PRAGMA query_only=ON")
         cursor.close()
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        if not connection.get_execution_options().get(SINGLE_READ):
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine
 
 
 def create_session_factory(engine: AsyncEngine) -> SessionFactory:

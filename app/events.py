@@ -30,6 +30,8 @@ from app.models import Action
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from redis.asyncio.client import Pipeline
+
 log = logging.getLogger(__name__)
 
 CHANNEL_PREFIX: Final = "actions:"
@@ -68,6 +70,11 @@ async def publish_action(redis: Redis, action: Action) -> None:
         await redis.publish(channel(action.company_id), encode_action(action))
     except (RedisError, OSError) as exc:
         log.warning("could not publish change of action %s: %s", action.id, exc)
+
+
+def publish_action_in(pipe: Pipeline, action: Action) -> None:
+    """Add the publication of a committed change to a pipeline (`publish_action`, batched)."""
+    pipe.publish(channel(action.company_id), encode_action(action))
 
 
 class Listener:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Final
 
-from arq.constants import job_key_prefix
+from arq.constants import job_key_prefix, result_key_prefix
+from arq.jobs import serialize_job
+from arq.utils import timestamp_ms
 from redis.exceptions import RedisError
 
 if TYPE_CHECKING:
     from datetime import datetime
 
     from arq.connections import ArqRedis
+    from redis.asyncio.client import Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +56,42 @@ async def enqueue_action(
 ) -> bool:
     """Queue a try of the action; False if it was queued already or Redis is unreachable."""
     return await _enqueue(redis, RUN_ACTION, action_id, job_id(action_id, version), defer_until)
+
+
+# arq's enqueue_job for many jobs in one command: for each job whose id is neither queued nor
+# running nor holding a result, its serialized job under arq:job:<id> (expiring as arq's do)
+# and its id in the queue. A script runs atomically, as enqueue_job's WATCH/MULTI does.
+# KEYS: the queue, then each job's job key and result key; ARGV: the expiry in ms, the score,
+# then each job's id and serialized job.
+_ENQUEUE_MANY: Final = """
+local queued = 0
+for j = 0, (#KEYS - 1) / 2 - 1 do
+  local job_key, result_key = KEYS[2 + 2 * j], KEYS[3 + 2 * j]
+  if redis.call('exists', job_key, result_key) == 0 then
+    redis.call('psetex', job_key, ARGV[1], ARGV[4 + 2 * j])
+    redis.call('zadd', KEYS[1], ARGV[2], ARGV[3 + 2 * j])
+    queued = queued + 1
+  end
+end
+return queued
+"""
+
+
+def enqueue_actions_in(pipe: Pipeline, redis: ArqRedis, actions: list[tuple[int, int]]) -> None:
+    """Add to `pipe` a try of each (action id, version), queued as `enqueue_action` would."""
+    if not actions:
+        return
+    now = timestamp_ms()
+    keys: list[str] = [redis.default_queue_name]
+    args: list[Any] = [redis.expires_extra_ms, now]
+    for action_id, version in actions:
+        key = job_id(action_id, version)
+        keys += [job_key_prefix + key, result_key_prefix + key]
+        payload = serialize_job(
+            RUN_ACTION, (action_id,), {}, None, now, serializer=redis.job_serializer
+        )
+        args += [key, payload]
+    pipe.eval(_ENQUEUE_MANY, len(keys), *keys, *args)
 
 
 async def enqueue_event(redis: ArqRedis, event_id: int) -> bool:

@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING
 
 from arq.connections import ArqRedis, RedisSettings
 
-from app.db import SessionFactory, create_engine, create_session_factory
+from app.db import SessionFactory, create_engine, create_read_engine, create_session_factory
 from app.events import EventBus
 from app.migrate import ensure_migrated
 from app.redis_client import redis_client as bounded_redis_client
-from app.services.actions import latest_sequences
+from app.services.actions import Created, NewAction, latest_sequences, write_creates
 from app.services.api_keys import TrustedKeys
+from app.services.group_commit import GroupCommit
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -43,12 +44,22 @@ def redis_client(settings: Settings) -> ArqRedis:
 class Runtime:
     settings: Settings
     engine: AsyncEngine
+    # For writes, and reads that must see a transaction's own writes.
     sessions: SessionFactory
     redis: ArqRedis
     # Only processes that serve subscriptions listen to events.
     bus: EventBus | None = None
     # API keys read a moment ago: HTTP requests skip the key's row while Redis vouches for it.
     trusted_keys: TrustedKeys = field(default_factory=TrustedKeys)
+    # For reads outside a write: on SQLite, connections that do not queue behind the writer.
+    read_engine: AsyncEngine | None = None
+    reads: SessionFactory = field(init=False)
+    # Concurrent creates share one transaction and one Redis round trip.
+    creates: GroupCommit[NewAction, Created] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.reads = create_session_factory(self.read_engine or self.engine)
+        self.creates = GroupCommit(functools.partial(write_creates, self))
 
     @classmethod
     async def start(cls, settings: Settings, *, listen: bool) -> Runtime:
@@ -59,21 +70,29 @@ class Runtime:
             # A worker that could not start tries again: leave nothing open behind.
             await engine.dispose()
             raise
-        sessions = create_session_factory(engine)
         # Connections are made on first use, so a gateway starts while Redis is down.
-        redis = redis_client(settings)
-        bus = None
+        runtime = cls(
+            settings,
+            engine,
+            create_session_factory(engine),
+            redis_client(settings),
+            read_engine=create_read_engine(settings, engine),
+        )
         if listen:
-            bus = EventBus(
+            runtime.bus = EventBus(
                 redis_url(settings),
-                latest_sequences=functools.partial(latest_sequences, sessions),
+                latest_sequences=functools.partial(latest_sequences, runtime.reads),
                 check_interval=settings.subscription_check_seconds,
             )
-            await bus.start()
-        return cls(settings, engine, sessions, redis, bus)
+            await runtime.bus.start()
+        return runtime
 
     async def close(self) -> None:
+        # Creates already accepted are committed and queued before the clients close.
+        await self.creates.close()
         if self.bus is not None:
             await self.bus.stop()
         await self.redis.aclose()
+        if self.read_engine is not None and self.read_engine is not self.engine:
+            await self.read_engine.dispose()
         await self.engine.dispose()

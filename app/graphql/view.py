@@ -155,7 +155,7 @@ class GraphQLView(GraphQL[Context, None]):
         params = context.connection_params if isinstance(context.connection_params, dict) else {}
         header = params.get("Authorization", params.get("authorization"))
         authorization = header if isinstance(header, str) else None
-        principal = await authenticate(context.runtime.sessions, authorization)
+        principal = await authenticate(context.runtime.reads, authorization)
         if principal is None:
             refusal = unauthenticated(authorization)
             raise ConnectionRejectionError(

@@ -10,6 +10,7 @@ the totals are for watching trends, the action rows stay the truth.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
@@ -20,6 +21,7 @@ from app.models import ActionStatus
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+    from redis.asyncio.client import Pipeline
 
     from app.models import Action
 
@@ -50,6 +52,13 @@ async def _increment(redis: Redis, fields: dict[str, float]) -> None:
 
 async def record_created(redis: Redis, action: Action) -> None:
     await _increment(redis, {f"{CREATED}{_SEP}{action.type}": 1})
+
+
+def count_created_in(pipe: Pipeline, actions: list[Action]) -> None:
+    """Add the counting of these created actions to a pipeline (`record_created`, batched)."""
+    by_type = Counter(action.type for action in actions)
+    for type_name, count in sorted(by_type.items()):
+        pipe.hincrby(METRICS_KEY, f"{CREATED}{_SEP}{type_name}", count)
 
 
 async def record_outcome(redis: Redis, action: Action) -> None:

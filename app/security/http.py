@@ -68,7 +68,7 @@ async def admit(runtime: Runtime, authorization: str | None) -> Principal | Refu
     principal = trusted.get(digest)
     read = principal is None
     if principal is None:
-        principal = await read_key(runtime.sessions, digest)
+        principal = await read_key(runtime.reads, digest)
         if principal is None:
             return unauthenticated(authorization)
     try:
@@ -80,7 +80,7 @@ async def admit(runtime: Runtime, authorization: str | None) -> Principal | Refu
         return unauthenticated(authorization)
     if counted is Counted.UNCHECKED:
         trusted.forget(digest)
-        if not read and await read_key(runtime.sessions, digest) is None:
+        if not read and await read_key(runtime.reads, digest) is None:
             return unauthenticated(authorization)
     elif read:
         trusted.put(digest, principal)

@@ -83,7 +83,7 @@ class RevocationWatcher:
             await asyncio.sleep(self._runtime.settings.key_recheck_seconds)
             key_ids = self._connections.key_ids()
             try:
-                revoked = await revoked_among(self._runtime.sessions, key_ids)
+                revoked = await revoked_among(self._runtime.reads, key_ids)
             except (SQLAlchemyError, OSError) as exc:
                 log.warning("could not re-check the keys of open WebSockets: %s", exc)
                 continue

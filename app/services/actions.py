@@ -8,6 +8,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from redis.exceptions import RedisError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -16,14 +17,14 @@ from app.actions.base import MAX_ID
 from app.actions.validation import check_data
 from app.db import SINGLE_READ
 from app.errors import ErrorCode, NotFound, Problem, ValidationFailed
-from app.events import publish_action
+from app.events import publish_action_in
 from app.models import Action, ActionStatus, Company
-from app.observability.action_metrics import record_created
-from app.observability.context import current_request_id
-from app.queue import enqueue_action
+from app.observability.action_metrics import count_created_in
+from app.observability.context import bound, current_request_id
+from app.queue import enqueue_actions_in
 from app.services import idempotency
-from app.services.changes import stamp
-from app.services.references import check_references
+from app.services.changes import stamp, stamp_new
+from app.services.references import check_references, check_references_of
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -133,15 +134,31 @@ async def validate_action(
 
 
 async def dispatch(rt: Runtime, actions: list[Action]) -> None:
-    """Announce and queue committed actions; from here none can be lost (the sweeper)."""
+    """Announce, queue and count committed actions, all in one round trip to Redis.
+
+    From here none can be lost: if Redis fails, the sweeper queues them, and subscribers
+    re-read what they missed.
+    """
+    if not actions:
+        return
     for action in actions:
         assert action.id is not None, "dispatch actions only after their transaction committed"
-        log.info(
-            "action %s created (%s)", action.id, action.type, extra={"action_type": action.type}
+        with bound(request_id=action.request_id):
+            log.info(
+                "action %s created (%s)", action.id, action.type, extra={"action_type": action.type}
+            )
+    try:
+        async with rt.redis.pipeline(transaction=False) as pipe:
+            for action in actions:
+                publish_action_in(pipe, action)
+            enqueue_actions_in(pipe, rt.redis, [(a.id, a.version) for a in actions if a.id])
+            count_created_in(pipe, actions)
+            await pipe.execute()
+    except (RedisError, OSError) as exc:
+        ids = ", ".join(str(a.id) for a in actions)
+        log.warning(
+            "could not announce or queue actions %s (%s); the sweeper will queue them", ids, exc
         )
-        await publish_action(rt.redis, action)
-        await enqueue_action(rt.redis, action.id, action.version)
-        await record_created(rt.redis, action)
 
 
 @dataclass(frozen=True)
@@ -149,6 +166,19 @@ class Created:
     action: Action
     # True when an earlier call with the same idempotency key made the action.
     replayed: bool
+
+
+@dataclass(frozen=True)
+class NewAction:
+    """One call's action, checked as far as it can be without the database, for a batch."""
+
+    company_id: int
+    type_name: str
+    requirements: DataRequirements
+    data: dict[str, Any]  # normalised
+    idempotency_key: str | None
+    key_field: str
+    request_id: str | None
 
 
 async def create_action(
@@ -181,45 +211,154 @@ async def create_or_replay(
     idempotency_key: str | None = None,
     key_field: str = idempotency.KEY_FIELD,
 ) -> Created:
-    """`create_action`, saying whether the action is new or an earlier call's."""
+    """`create_action`, saying whether the action is new or an earlier call's.
+
+    Answered once the action is committed and queued. Concurrent calls share the
+    transaction and the Redis round trip (`write_creates`); each is checked on its own.
+    """
     if idempotency_key is not None:
         idempotency.check_key(idempotency_key, key_field)
-        async with rt.sessions() as session:
+        async with rt.reads() as session:
             earlier = await idempotency.find_recent(session, company_id, idempotency_key)
         if earlier is not None:
             return Created(idempotency.replay(earlier, type_name, data, key_field), True)
+    requirements = action_type_named(type_name).create_action
+    problems = check_data(requirements, data)
+    if problems:
+        raise ValidationFailed(problems)
+    new = NewAction(
+        company_id=company_id,
+        type_name=type_name,
+        requirements=requirements,
+        data={k: v for k, v in data.items() if v is not None},
+        idempotency_key=idempotency_key,
+        key_field=key_field,
+        request_id=current_request_id(),
+    )
+    return await rt.creates.submit(new)
+
+
+@dataclass(frozen=True)
+class _SameKey:
+    """A call whose idempotency key an earlier call of its batch brought: answered as that."""
+
+    first: int  # the earlier call's place in the batch
+
+
+async def write_creates(rt: Runtime, batch: list[NewAction]) -> list[Created | Exception]:
+    """Store a batch of calls' actions in one transaction, then queue them in one round trip.
+
+    A call refused (a reference not found in its company) is refused alone. If the
+    transaction meets another gateway's action with one of the batch's idempotency keys, the
+    batch cannot tell whose: each call is then made alone, as it would have been unbatched.
+    """
+    try:
+        outcomes, made = await _insert_batch(rt, batch)
+    except IntegrityError:
+        outcomes, made = [], []
+        for new in batch:
+            try:
+                outcome, action = await _create_alone(rt, new)
+            except Exception as exc:  # this call's own failure, as it would have been alone
+                outcomes.append(exc)
+                continue
+            outcomes.append(outcome)
+            made += [] if action is None else [action]
+    log.debug("wrote a batch of %s creates (%s new actions)", len(batch), len(made))
+    await dispatch(rt, made)
+    return outcomes
+
+
+async def _insert_batch(
+    rt: Runtime, batch: list[NewAction]
+) -> tuple[list[Created | Exception], list[Action]]:
+    """The batch's outcomes (in order) and the new actions, committed."""
+    answers: list[Action | _SameKey | Exception] = []
+    made: list[Action] = []
+    # Each idempotency key's first call in the batch: later ones get its action.
+    firsts: dict[tuple[int, str], int] = {}
+    async with rt.sessions.begin() as session:
+        checks = [(new.company_id, new.requirements, new.data) for new in batch]
+        for place, (new, problems) in enumerate(
+            zip(batch, await check_references_of(session, checks), strict=True)
+        ):
+            if problems:
+                answers.append(ValidationFailed(problems))
+                continue
+            key = new.idempotency_key
+            if key is not None:
+                if (new.company_id, key) in firsts:
+                    answers.append(_SameKey(firsts[(new.company_id, key)]))
+                    continue
+                firsts[(new.company_id, key)] = place
+                await idempotency.release_expired(session, new.company_id, key)
+            action = _action_of(new)
+            session.add(action)
+            answers.append(action)
+            made.append(action)
+        # Inserted before they are numbered: the companies' counters are the last locks taken.
+        await session.flush()
+        await stamp_new(session, made)
+    outcomes: list[Created | Exception] = []
+    for new, answer in zip(batch, answers, strict=True):
+        if isinstance(answer, Action):
+            outcomes.append(Created(answer, False))
+        elif isinstance(answer, _SameKey):
+            outcomes.append(_replay(answers[answer.first], new))
+        else:
+            outcomes.append(answer)
+    return outcomes, made
+
+
+def _replay(first: Action | _SameKey | Exception, new: NewAction) -> Created | Exception:
+    assert isinstance(first, Action), "a key's first call in a batch is the one that stored it"
+    try:
+        return Created(idempotency.replay(first, new.type_name, new.data, new.key_field), True)
+    except ValidationFailed as refused:
+        return refused
+
+
+def _action_of(new: NewAction) -> Action:
+    return Action(
+        company_id=new.company_id,
+        type=new.type_name,
+        data=new.data,
+        request_id=new.request_id,
+        idempotency_key=new.idempotency_key,
+    )
+
+
+async def _create_alone(rt: Runtime, new: NewAction) -> tuple[Created, Action | None]:
+    """One call in a transaction of its own; the action to queue, if it made one."""
     try:
         async with rt.sessions.begin() as session:
-            normalised = await validate_action(session, company_id, type_name, data)
-            if idempotency_key is not None:
-                await idempotency.release_expired(session, company_id, idempotency_key)
-            action = Action(
-                company_id=company_id,
-                type=type_name,
-                data=normalised,
-                request_id=current_request_id(),
-                idempotency_key=idempotency_key,
+            problems = await check_references_of(
+                session, [(new.company_id, new.requirements, new.data)]
             )
+            if problems[0]:
+                raise ValidationFailed(problems[0])
+            if new.idempotency_key is not None:
+                await idempotency.release_expired(session, new.company_id, new.idempotency_key)
+            action = _action_of(new)
             session.add(action)
-            # Inserted before it is numbered: the company's counter is the last lock taken.
             await session.flush()
             await stamp(session, action)
     except IntegrityError:
-        if idempotency_key is None:
+        if new.idempotency_key is None:
             raise
         # A concurrent call with the same key committed first: answer as it was answered.
-        async with rt.sessions() as session:
-            earlier = await idempotency.find_recent(session, company_id, idempotency_key)
+        async with rt.reads() as session:
+            earlier = await idempotency.find_recent(session, new.company_id, new.idempotency_key)
         if earlier is None:
             raise
-        return Created(idempotency.replay(earlier, type_name, data, key_field), True)
-    await dispatch(rt, [action])
-    return Created(action, False)
+        replayed = idempotency.replay(earlier, new.type_name, new.data, new.key_field)
+        return Created(replayed, True), None
+    return Created(action, False), action
 
 
 async def check_action(rt: Runtime, company_id: int, type_name: str, data: Any) -> list[Problem]:
     """Every problem that creating this action would meet; stores nothing."""
-    async with rt.sessions() as session:
+    async with rt.reads() as session:
         try:
             await validate_action(session, company_id, type_name, data)
         except ValidationFailed as exc:
@@ -228,8 +367,8 @@ async def check_action(rt: Runtime, company_id: int, type_name: str, data: Any) 
 
 
 async def get_action(rt: Runtime, company_id: int, action_id: int) -> Action:
-    async with rt.sessions() as session:
-        # One statement: no transaction (and on SQLite, no write lock) needed.
+    async with rt.reads() as session:
+        # One statement: no transaction needed.
         await session.connection(execution_options={SINGLE_READ: True})
         action = await session.get(Action, action_id)
     if action is None or action.company_id != company_id:
@@ -258,14 +397,14 @@ async def list_actions(
     if type_name is not None:
         query = query.where(col(Action.type) == type_name)
     query = query.order_by(col(Action.id).desc()).limit(limit + 1)
-    async with rt.sessions() as session:
+    async with rt.reads() as session:
         rows = list((await session.scalars(query)).all())
     return rows[:limit], len(rows) > limit
 
 
 async def latest_sequence(rt: Runtime, company_id: int) -> int:
     """The sequence number of the company's latest action change (0 before the first)."""
-    async with rt.sessions() as session:
+    async with rt.reads() as session:
         value = await session.scalar(
             select(col(Company.action_sequence)).where(col(Company.id) == company_id)
         )
@@ -299,5 +438,5 @@ async def changes_after(rt: Runtime, company_id: int, after: int, limit: int = 2
         .order_by(col(Action.sequence))
         .limit(limit)
     )
-    async with rt.sessions() as session:
+    async with rt.reads() as session:
         return list((await session.scalars(query)).all())

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, bindparam, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col
 
@@ -24,12 +24,13 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
 
-async def next_sequence(session: AsyncSession, company_id: int) -> int:
-    """Take the company's next change number; its row stays locked until the commit."""
+async def next_sequence(session: AsyncSession, company_id: int, count: int = 1) -> int:
+    """Take the company's next `count` change numbers; the last of them. Its row stays locked
+    until the commit."""
     value = await session.scalar(
         update(Company)
         .where(col(Company.id) == company_id)
-        .values(action_sequence=col(Company.action_sequence) + 1)
+        .values(action_sequence=col(Company.action_sequence) + count)
         .returning(col(Company.action_sequence))
         .execution_options(synchronize_session=False)
     )
@@ -68,6 +69,37 @@ async def stamp(session: AsyncSession, action: Action) -> None:
             .execution_options(synchronize_session=False)
         )
     set_committed_value(action, "sequence", int(number))
+
+
+async def stamp_new(session: AsyncSession, actions: list[Action]) -> None:
+    """Number a batch of new, flushed actions: each company's counter is taken once, for all
+    of its actions in the batch, in the order given.
+
+    The counters are taken in company order, so that two gateways' batches that share
+    companies never wait for each other in a cycle. The numbers are then written on the
+    batch's own new rows, which no other transaction can see, so no other lock is waited for.
+    """
+    by_company: dict[int, list[Action]] = {}
+    for action in actions:
+        assert action.id is not None, "flush new actions before stamping them"
+        by_company.setdefault(action.company_id, []).append(action)
+    numbered: list[tuple[Action, int]] = []
+    for company_id in sorted(by_company):
+        batch = by_company[company_id]
+        last = await next_sequence(session, company_id, len(batch))
+        first = last - len(batch) + 1
+        numbered += [(action, first + offset) for offset, action in enumerate(batch)]
+    if not numbered:
+        return
+    table = Action.__table__  # type: ignore[attr-defined]
+    await session.execute(
+        update(table)
+        .where(table.c.id == bindparam("action_id"))
+        .values(sequence=bindparam("number")),
+        [{"action_id": action.id, "number": number} for action, number in numbered],
+    )
+    for action, number in numbered:
+        set_committed_value(action, "sequence", number)
 
 
 async def update_if(

@@ -137,7 +137,7 @@ async def fire_event(rt: Runtime, event_id: int) -> Firing:
 async def sweep_events(rt: Runtime) -> int:
     """Queue the events that were stored but never processed; how many were queued."""
     stale = utcnow() - EVENT_GRACE
-    async with rt.sessions() as session:
+    async with rt.reads() as session:
         ids = (
             await session.scalars(
                 select(col(WorkflowEvent.id))
@@ -160,7 +160,7 @@ async def sweep_events(rt: Runtime) -> int:
 async def list_events(rt: Runtime, company_id: int, first: int) -> list[WorkflowEvent]:
     """The company's most recent events, newest first."""
     require_page(first)
-    async with rt.sessions() as session:
+    async with rt.reads() as session:
         rows = await session.scalars(
             select(WorkflowEvent)
             .where(col(WorkflowEvent.company_id) == company_id)
@@ -174,7 +174,7 @@ async def fired_actions(rt: Runtime, events: list[WorkflowEvent]) -> list[list[A
     """The actions each event's triggers created, oldest first, in one query for all."""
     found: dict[int | None, list[Action]] = {event.id: [] for event in events}
     if events:
-        async with rt.sessions() as session:
+        async with rt.reads() as session:
             rows = await session.scalars(
                 select(Action).where(col(Action.event_id).in_(found)).order_by(col(Action.id))
             )

@@ -48,7 +48,7 @@ async def create_job(rt: Runtime, company_id: int, title: str, status: str | Non
 
 
 async def get_job(rt: Runtime, company_id: int, job_id: int) -> Job:
-    async with rt.sessions() as session:
+    async with rt.reads() as session:
         job = await session.get(Job, job_id)
     if job is None or job.company_id != company_id:
         raise NotFound(f"job {job_id} not found")
@@ -90,7 +90,7 @@ async def create_app(rt: Runtime, company_id: int, job_id: int, candidate_name: 
 
 
 async def get_app(rt: Runtime, company_id: int, app_id: int) -> App:
-    async with rt.sessions() as session:
+    async with rt.reads() as session:
         app = await session.get(App, app_id)
     if app is None or app.company_id != company_id:
         raise NotFound(f"app {app_id} not found")
@@ -98,7 +98,7 @@ async def get_app(rt: Runtime, company_id: int, app_id: int) -> App:
 
 
 async def tags_of(rt: Runtime, app: App) -> list[str]:
-    async with rt.sessions() as session:
+    async with rt.reads() as session:
         rows = await session.scalars(
             select(col(Tag.text)).where(col(Tag.app_id) == app.id).order_by(col(Tag.id))
         )
@@ -106,7 +106,7 @@ async def tags_of(rt: Runtime, app: App) -> list[str]:
 
 
 async def notes_of(rt: Runtime, app: App) -> list[Note]:
-    async with rt.sessions() as session:
+    async with rt.reads() as session:
         rows = await session.scalars(
             select(Note).where(col(Note.app_id) == app.id).order_by(col(Note.id))
         )
@@ -117,7 +117,7 @@ async def dashboard_notifications(
     rt: Runtime, company_id: int, first: int
 ) -> list[DashboardNotification]:
     require_page(first)
-    async with rt.sessions() as session:
+    async with rt.reads() as session:
         rows = await session.scalars(
             select(DashboardNotification)
             .where(col(DashboardNotification.company_id) == company_id)

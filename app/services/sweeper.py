@@ -64,7 +64,7 @@ async def sweep(rt: Runtime) -> SweepReport:
     report = SweepReport(0, 0)
     after = 0
     while True:
-        async with rt.sessions() as session:
+        async with rt.reads() as session:
             result = await session.execute(
                 select(
                     col(Action.id),

@@ -103,7 +103,7 @@ async def _active_triggers(session: AsyncSession, company_id: int) -> int:
 
 async def list_triggers(rt: Runtime, company_id: int) -> list[Trigger]:
     """The company's triggers, oldest first."""
-    async with rt.sessions() as session:
+    async with rt.reads() as session:
         rows = await session.scalars(
             select(Trigger)
             .where(col(Trigger.company_id) == company_id, col(Trigger.deleted_at).is_(None))
