@@ -18,6 +18,7 @@ from app.services.api_keys import TrustedKeys
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
+    from app.services.execution import TryBatches
     from app.settings import Settings
 
 
@@ -49,6 +50,8 @@ class Runtime:
     bus: EventBus | None = None
     # API keys read a moment ago: HTTP requests skip the key's row while Redis vouches for it.
     trusted_keys: TrustedKeys = field(default_factory=TrustedKeys)
+    # The worker's batched transactions (app/services/execution.py), made on first use.
+    try_batches: TryBatches | None = None
 
     @classmethod
     async def start(cls, settings: Settings, *, listen: bool) -> Runtime:
@@ -73,6 +76,8 @@ class Runtime:
         return cls(settings, engine, sessions, redis, bus)
 
     async def close(self) -> None:
+        if self.try_batches is not None:
+            await self.try_batches.idle()
         if self.bus is not None:
             await self.bus.stop()
         await self.redis.aclose()

@@ -20,6 +20,7 @@ from app.models import ActionStatus
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+    from redis.asyncio.client import Pipeline
 
     from app.models import Action
 
@@ -34,15 +35,21 @@ CREATED, EXECUTED, FAILED = "created", "executed", "failed"
 _SEP = "|"
 
 
+def add_increments(pipe: Pipeline, fields: dict[str, float]) -> None:
+    for name, amount in fields.items():
+        if isinstance(amount, int):
+            pipe.hincrby(METRICS_KEY, name, amount)
+        else:
+            pipe.hincrbyfloat(METRICS_KEY, name, amount)
+
+
 async def _increment(redis: Redis, fields: dict[str, float]) -> None:
+    if not fields:
+        return
     try:
         # One transaction: a histogram's buckets, count and sum never disagree.
         async with redis.pipeline(transaction=True) as pipe:
-            for name, amount in fields.items():
-                if isinstance(amount, int):
-                    pipe.hincrby(METRICS_KEY, name, amount)
-                else:
-                    pipe.hincrbyfloat(METRICS_KEY, name, amount)
+            add_increments(pipe, fields)
             await pipe.execute()
     except (RedisError, OSError) as exc:
         log.warning("action metrics not recorded (%s)", exc)
@@ -52,13 +59,12 @@ async def record_created(redis: Redis, action: Action) -> None:
     await _increment(redis, {f"{CREATED}{_SEP}{action.type}": 1})
 
 
-async def record_outcome(redis: Redis, action: Action) -> None:
-    """Count an action that has just become EXECUTED (with its delay) or FAILED."""
+def outcome_fields(action: Action) -> dict[str, float]:
+    """The counts of an action that has just become EXECUTED (with its delay) or FAILED."""
     if action.status is ActionStatus.FAILED:
-        await _increment(redis, {f"{FAILED}{_SEP}{action.type}": 1})
-        return
+        return {f"{FAILED}{_SEP}{action.type}": 1}
     if action.status is not ActionStatus.EXECUTED or action.executed_at is None:
-        return
+        return {}
     delay = max((action.executed_at - action.created_at).total_seconds(), 0.0)
     fields: dict[str, float] = {
         f"{EXECUTED}{_SEP}{action.type}": 1,
@@ -68,7 +74,12 @@ async def record_outcome(redis: Redis, action: Action) -> None:
     for bound in DELAY_BUCKETS:
         if delay <= bound:
             fields[f"delay_le{_SEP}{action.type}{_SEP}{bound}"] = 1
-    await _increment(redis, fields)
+    return fields
+
+
+async def record_outcome(redis: Redis, action: Action) -> None:
+    """Count an action that has just become EXECUTED (with its delay) or FAILED."""
+    await _increment(redis, outcome_fields(action))
 
 
 @dataclass

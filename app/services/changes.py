@@ -12,6 +12,7 @@ until the commit.
 
 from __future__ import annotations
 
+from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, select, update
@@ -68,6 +69,46 @@ async def stamp(session: AsyncSession, action: Action) -> None:
             .execution_options(synchronize_session=False)
         )
     set_committed_value(action, "sequence", int(number))
+
+
+async def stamp_all(session: AsyncSession, actions: list[Action]) -> None:
+    """`stamp` for many changed actions at once: one counter update per company, taking as
+    many numbers as it has actions, in company order (so that two such transactions take
+    their counter locks in the same order), and the numbers written in one statement."""
+    ordered = sorted(actions, key=lambda a: (a.company_id, a.id or 0))
+    numbered: list[dict[str, int]] = []
+    for company_id, group in groupby(ordered, key=lambda a: a.company_id):
+        rows = list(group)
+        last = await session.scalar(
+            update(Company)
+            .where(col(Company.id) == company_id)
+            .values(action_sequence=col(Company.action_sequence) + len(rows))
+            .returning(col(Company.action_sequence))
+            .execution_options(synchronize_session=False)
+        )
+        if last is None:
+            raise LookupError(f"company {company_id} does not exist")
+        for number, row in enumerate(rows, start=int(last) - len(rows) + 1):
+            assert row.id is not None, "flush a new action before stamping it"
+            numbered.append({"id": row.id, "sequence": number})
+            set_committed_value(row, "sequence", number)
+    if numbered:
+        # By primary key, one executemany.
+        await session.execute(update(Action), numbered)
+
+
+async def update_all(
+    session: AsyncSession, condition: ColumnElement[bool], **values: Any
+) -> list[Action]:
+    """`update_if` for every action where `condition` holds: the updated rows, not stamped."""
+    statement = (
+        update(Action)
+        .where(condition)
+        .values(**{"updated_at": utcnow(), **values}, version=col(Action.version) + 1)
+        .returning(Action)
+        .execution_options(synchronize_session=False)
+    )
+    return list((await session.scalars(statement)).all())
 
 
 async def update_if(
