@@ -71,9 +71,9 @@ async def claim_batch(rt: Runtime, ids: list[int]) -> list[Action | None]:
 
 
 class _EffectFailed(Exception):
-    def __init__(self, action: Action, error: Exception) -> None:
+    def __init__(self, action_id: int, error: Exception) -> None:
         super().__init__(str(error))
-        self.action = action
+        self.action_id = action_id
         self.error = error
 
 
@@ -108,7 +108,7 @@ async def _fast(rt: Runtime, claimed: list[Action]) -> tuple[list[Action], list[
                 try:
                     await _execute(session, row)
                 except Exception as exc:
-                    raise _EffectFailed(row, exc) from exc
+                    raise _EffectFailed(row_id(row), exc) from exc
         await session.flush()
         await stamp_all(session, done)
         faults.crash_if(Fault.CRASH_BEFORE_COMMIT)
@@ -170,7 +170,7 @@ async def apply_batch(
                     done, events = await _fast(rt, todo)
         except _EffectFailed as exc:
             # Rolled back: the failing try has its error, the others run again, carefully.
-            culprit = next(a for a in todo if row_id(a) == row_id(exc.action))
+            culprit = next(a for a in todo if row_id(a) == exc.action_id)
             failed[id(culprit)] = exc.error
             todo = [a for a in todo if a is not culprit]
             careful = True
