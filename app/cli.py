@@ -137,10 +137,11 @@ def cmd_serve(settings: Settings) -> None:
 
 
 def cmd_worker(settings: Settings, burst: bool) -> None:
-    from worker.runner import run
+    from worker.runner import loop_factory, run
 
-    # Non-zero when Redis stayed unreachable: the supervisor restarts the worker.
-    raise SystemExit(asyncio.run(run(settings, burst=burst)))
+    with asyncio.Runner(loop_factory=loop_factory(settings)) as runner:
+        # Non-zero when Redis stayed unreachable: the supervisor restarts the worker.
+        raise SystemExit(runner.run(run(settings, burst=burst)))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

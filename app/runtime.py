@@ -19,6 +19,7 @@ from app.services.group_commit import GroupCommit
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
+    from app.services.execution import TryBatches
     from app.settings import Settings
 
 
@@ -53,6 +54,8 @@ class Runtime:
     trusted_keys: TrustedKeys = field(default_factory=TrustedKeys)
     # For reads outside a write: on SQLite, connections that do not queue behind the writer.
     read_engine: AsyncEngine | None = None
+    # The worker's batched transactions (app/services/execution.py), made on first use.
+    try_batches: TryBatches | None = None
     reads: SessionFactory = field(init=False)
     # Concurrent creates share one transaction and one Redis round trip.
     creates: GroupCommit[NewAction, Created] = field(init=False)
@@ -90,6 +93,8 @@ class Runtime:
     async def close(self) -> None:
         # Creates already accepted are committed and queued before the clients close.
         await self.creates.close()
+        if self.try_batches is not None:
+            await self.try_batches.idle()
         if self.bus is not None:
             await self.bus.stop()
         await self.redis.aclose()

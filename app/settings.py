@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     # Worker tuning: arq's defaults (poll 0.5 s, 10 jobs) make actions start late.
     worker_poll_delay: float = Field(default=0.05, gt=0, le=5)
     worker_max_jobs: int = Field(default=50, ge=1, le=1000)
+    # The worker's event loop: uvloop when it is installed (as uvicorn picks for the gateway).
+    worker_event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
     # How long one try of an action may run before its lease lapses and the sweeper retries it.
     action_timeout_seconds: int = Field(default=30, ge=1, le=3600)
     # Tries before an action is marked FAILED for good.

@@ -19,6 +19,7 @@ from arq.worker import Worker, func
 
 from app.runtime import arq_redis_settings
 from app.settings import get_settings
+from worker.runner import loop_factory
 
 FINISHED: list[float] = []
 
@@ -57,8 +58,9 @@ async def measure(jobs: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    # The default event loop, as `actions-gateway worker` runs arq.
-    result = asyncio.run(measure(int(sys.argv[1])))
+    # The event loop `actions-gateway worker` runs arq on (WORKER_EVENT_LOOP).
+    with asyncio.Runner(loop_factory=loop_factory(get_settings())) as runner:
+        result = runner.run(measure(int(sys.argv[1])))
     sys.stdout.write(orjson.dumps(result).decode() + "\n")
 
 

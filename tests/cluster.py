@@ -226,7 +226,8 @@ def _read(path: Path) -> str | None:
 
 async def wait_for_file(path: Path, timeout: float = PATIENCE) -> str:
     async def exists() -> str | None:
-        return await asyncio.to_thread(_read, path)
+        # Not before its content: the writer creates the file, then writes it.
+        return await asyncio.to_thread(_read, path) or None
 
     return await eventually(exists, timeout, f"{path.name} to appear")
 

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import signal
 import time
+from collections.abc import Callable
 
 from arq.worker import Worker
 from redis.exceptions import RedisError
@@ -28,6 +29,19 @@ from worker.settings import create_worker
 log = logging.getLogger(__name__)
 
 CANNOT_SERVE = 1
+
+
+def loop_factory(settings: Settings) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop if asked for or installed ("auto"); None for asyncio's own loop."""
+    if settings.worker_event_loop == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if settings.worker_event_loop == "uvloop":
+            raise
+        return None
+    return uvloop.new_event_loop
 
 
 async def run(settings: Settings, *, stop: asyncio.Event | None = None, burst: bool = False) -> int:

@@ -10,7 +10,7 @@ from arq.worker import Function, Worker, func
 
 from app.queue import FIRE_EVENT, PURGE, RUN_ACTION, SWEEP
 from app.runtime import arq_redis_settings
-from app.services.execution import LEASE_MARGIN
+from app.services.claims import LEASE_MARGIN
 from app.settings import Settings, get_settings
 from worker.tasks import (
     fire_event,

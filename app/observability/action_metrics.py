@@ -36,38 +36,37 @@ CREATED, EXECUTED, FAILED = "created", "executed", "failed"
 _SEP = "|"
 
 
+def add_increments(pipe: Pipeline, fields: dict[str, float]) -> None:
+    for name, amount in fields.items():
+        if isinstance(amount, int):
+            pipe.hincrby(METRICS_KEY, name, amount)
+        else:
+            pipe.hincrbyfloat(METRICS_KEY, name, amount)
+
+
 async def _increment(redis: Redis, fields: dict[str, float]) -> None:
+    if not fields:
+        return
     try:
         # One transaction: a histogram's buckets, count and sum never disagree.
         async with redis.pipeline(transaction=True) as pipe:
-            for name, amount in fields.items():
-                if isinstance(amount, int):
-                    pipe.hincrby(METRICS_KEY, name, amount)
-                else:
-                    pipe.hincrbyfloat(METRICS_KEY, name, amount)
+            add_increments(pipe, fields)
             await pipe.execute()
     except (RedisError, OSError) as exc:
         log.warning("action metrics not recorded (%s)", exc)
 
 
-async def record_created(redis: Redis, action: Action) -> None:
-    await _increment(redis, {f"{CREATED}{_SEP}{action.type}": 1})
-
-
 def count_created_in(pipe: Pipeline, actions: list[Action]) -> None:
-    """Add the counting of these created actions to a pipeline (`record_created`, batched)."""
-    by_type = Counter(action.type for action in actions)
-    for type_name, count in sorted(by_type.items()):
-        pipe.hincrby(METRICS_KEY, f"{CREATED}{_SEP}{type_name}", count)
+    """Add the counting of these created actions to a pipeline (the creates' own, batched)."""
+    add_increments(pipe, dict(Counter(f"{CREATED}{_SEP}{action.type}" for action in actions)))
 
 
-async def record_outcome(redis: Redis, action: Action) -> None:
-    """Count an action that has just become EXECUTED (with its delay) or FAILED."""
+def outcome_fields(action: Action) -> dict[str, float]:
+    """The counts of an action that has just become EXECUTED (with its delay) or FAILED."""
     if action.status is ActionStatus.FAILED:
-        await _increment(redis, {f"{FAILED}{_SEP}{action.type}": 1})
-        return
+        return {f"{FAILED}{_SEP}{action.type}": 1}
     if action.status is not ActionStatus.EXECUTED or action.executed_at is None:
-        return
+        return {}
     delay = max((action.executed_at - action.created_at).total_seconds(), 0.0)
     fields: dict[str, float] = {
         f"{EXECUTED}{_SEP}{action.type}": 1,
@@ -77,7 +76,12 @@ async def record_outcome(redis: Redis, action: Action) -> None:
     for bound in DELAY_BUCKETS:
         if delay <= bound:
             fields[f"delay_le{_SEP}{action.type}{_SEP}{bound}"] = 1
-    await _increment(redis, fields)
+    return fields
+
+
+async def record_outcome(redis: Redis, action: Action) -> None:
+    """Count an action that has just become EXECUTED (with its delay) or FAILED."""
+    await _increment(redis, outcome_fields(action))
 
 
 @dataclass

@@ -23,7 +23,7 @@ from app.observability.action_metrics import count_created_in
 from app.observability.context import bound, current_request_id
 from app.queue import enqueue_actions_in
 from app.services import idempotency
-from app.services.changes import stamp, stamp_new
+from app.services.changes import stamp, stamp_all
 from app.services.references import check_references, check_references_of
 
 if TYPE_CHECKING:
@@ -298,7 +298,7 @@ async def _insert_batch(
             made.append(action)
         # Inserted before they are numbered: the companies' counters are the last locks taken.
         await session.flush()
-        await stamp_new(session, made)
+        await stamp_all(session, made)
     outcomes: list[Created | Exception] = []
     for new, answer in zip(batch, answers, strict=True):
         if isinstance(answer, Action):

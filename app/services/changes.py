@@ -12,9 +12,10 @@ until the commit.
 
 from __future__ import annotations
 
+from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, bindparam, select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col
 
@@ -71,35 +72,37 @@ async def stamp(session: AsyncSession, action: Action) -> None:
     set_committed_value(action, "sequence", int(number))
 
 
-async def stamp_new(session: AsyncSession, actions: list[Action]) -> None:
-    """Number a batch of new, flushed actions: each company's counter is taken once, for all
-    of its actions in the batch, in the order given.
+async def stamp_all(session: AsyncSession, actions: list[Action]) -> None:
+    """`stamp` for many changed or new (flushed) actions at once: each company's counter is
+    taken once, for all of its actions, in company order (so that two such transactions take
+    their counter locks in the same order and never wait for each other in a cycle), and the
+    numbers, in id order within a company, are written in one statement."""
+    ordered = sorted(actions, key=lambda a: (a.company_id, a.id or 0))
+    numbered: list[dict[str, int]] = []
+    for company_id, group in groupby(ordered, key=lambda a: a.company_id):
+        rows = list(group)
+        last = await next_sequence(session, company_id, len(rows))
+        for number, row in enumerate(rows, start=last - len(rows) + 1):
+            assert row.id is not None, "flush a new action before stamping it"
+            numbered.append({"id": row.id, "sequence": number})
+            set_committed_value(row, "sequence", number)
+    if numbered:
+        # By primary key, one executemany.
+        await session.execute(update(Action), numbered)
 
-    The counters are taken in company order, so that two gateways' batches that share
-    companies never wait for each other in a cycle. The numbers are then written on the
-    batch's own new rows, which no other transaction can see, so no other lock is waited for.
-    """
-    by_company: dict[int, list[Action]] = {}
-    for action in actions:
-        assert action.id is not None, "flush new actions before stamping them"
-        by_company.setdefault(action.company_id, []).append(action)
-    numbered: list[tuple[Action, int]] = []
-    for company_id in sorted(by_company):
-        batch = by_company[company_id]
-        last = await next_sequence(session, company_id, len(batch))
-        first = last - len(batch) + 1
-        numbered += [(action, first + offset) for offset, action in enumerate(batch)]
-    if not numbered:
-        return
-    table = Action.__table__  # type: ignore[attr-defined]
-    await session.execute(
-        update(table)
-        .where(table.c.id == bindparam("action_id"))
-        .values(sequence=bindparam("number")),
-        [{"action_id": action.id, "number": number} for action, number in numbered],
+
+async def update_all(
+    session: AsyncSession, condition: ColumnElement[bool], **values: Any
+) -> list[Action]:
+    """`update_if` for every action where `condition` holds: the updated rows, not stamped."""
+    statement = (
+        update(Action)
+        .where(condition)
+        .values(**{"updated_at": utcnow(), **values}, version=col(Action.version) + 1)
+        .returning(Action)
+        .execution_options(synchronize_session=False)
     )
-    for action, number in numbered:
-        set_committed_value(action, "sequence", number)
+    return list((await session.scalars(statement)).all())
 
 
 async def update_if(

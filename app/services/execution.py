@@ -20,33 +20,41 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, or_
-from sqlmodel import col
+from redis.exceptions import RedisError
 
 from app import faults
 from app.actions import get_action_type
 from app.errors import PermanentActionError
-from app.events import publish_action
+from app.events import channel, encode_action, publish_action
 from app.faults import Fault
 from app.models import Action, ActionStatus, utcnow
-from app.observability.action_metrics import record_outcome
+from app.observability.action_metrics import add_increments, outcome_fields, record_outcome
 from app.observability.context import bound
 from app.queue import enqueue_action
+from app.services.batching import Batcher
 from app.services.changes import stamp, transition, update_if
+from app.services.claims import (
+    LEASE_MARGIN,
+    executed_values,
+    held_by,
+    lapsed,
+    row_id,
+)
 from app.services.retry_policy import backoff_seconds, describe, is_transient
+from app.services.try_batches import Applied, ApplyResult, apply_batch, claim_batch
 from app.services.workflow_events import enqueue_events, recorded
 
 if TYPE_CHECKING:
     from app.models import WorkflowEvent
     from app.runtime import Runtime
 
+__all__ = ["LEASE_MARGIN", "lapsed"]
+
 log = logging.getLogger(__name__)
 
-# A try's lease outlives its timeout by this much, for clocks that disagree a little.
-LEASE_MARGIN = timedelta(seconds=5)
-# A job that arrives a moment before its `next_try_at` (another clock) still runs.
-EARLY_TOLERANCE = timedelta(seconds=1)
 INTERRUPTED = "interrupted: the worker stopped before this try finished"
+# Claims, or effects, that queued up together share a transaction; at most this many.
+MAX_BATCH = 200
 
 
 class Outcome(enum.StrEnum):
@@ -64,65 +72,58 @@ class RunResult:
     retry_in: float = 0.0
 
 
-def row_id(action: Action) -> int:
-    assert action.id is not None, "a stored action has an id"
-    return action.id
+@dataclass
+class TryBatches:
+    """A process's batchers of claims and of effects (`app/services/try_batches.py`)."""
+
+    claims: Batcher[int, Action | None]
+    effects: Batcher[Action, ApplyResult]
+
+    async def idle(self) -> None:
+        await self.claims.idle()
+        await self.effects.idle()
 
 
-def lapsed(now: datetime) -> ColumnElement[bool]:
-    """RUNNING, but its try is presumed dead."""
-    return (col(Action.status) == ActionStatus.RUNNING) & (col(Action.lease_expires_at) < now)
+def _batches(rt: Runtime) -> TryBatches:
+    if rt.try_batches is None:
 
+        async def claims(ids: list[int]) -> list[Action | None]:
+            rows = await claim_batch(rt, ids)
+            await _publish_all(rt, [row for row in rows if row is not None])
+            return rows
 
-def waiting(now: datetime) -> ColumnElement[bool]:
-    """PENDING, and due for its next try."""
-    due = or_(col(Action.next_try_at).is_(None), col(Action.next_try_at) <= now + EARLY_TOLERANCE)
-    return (col(Action.status) == ActionStatus.PENDING) & due
+        async def effects(claimed: list[Action]) -> list[ApplyResult]:
+            results, events = await apply_batch(rt, claimed)
+            done = [r for r in results if isinstance(r, Action)]
+            if done:
+                faults.crash_if(Fault.CRASH_AFTER_COMMIT)
+                # Events the effects caused (a job's status changed) committed with them.
+                await enqueue_events(rt.redis, events)
+                await _announce_all(rt, done)
+            return results
 
+        async def orphaned_claim(_: int, claimed: Action | None) -> None:
+            # Its try was cancelled (the worker is stopping) while the claim committed.
+            if claimed is not None:
+                await _hand_back(rt, claimed)
 
-def held_by(action: Action) -> ColumnElement[bool]:
-    """Still claimed by the try that `action` is the claimed row of."""
-    return (col(Action.status) == ActionStatus.RUNNING) & (col(Action.attempts) == action.attempts)
-
-
-async def claim(rt: Runtime, action_id: int) -> Action | None:
-    """Start a try: the claimed row, or None if the action is not ours to run now."""
-    now = utcnow()
-    lease = now + timedelta(seconds=rt.settings.action_timeout_seconds) + LEASE_MARGIN
-    # Spent actions are left to the sweeper, which fails them with the reason.
-    fresh = col(Action.attempts) < rt.settings.action_max_tries
-    async with rt.sessions.begin() as session:
-        return await transition(
-            session,
-            action_id,
-            or_(waiting(now), lapsed(now)) & fresh,
-            status=ActionStatus.RUNNING,
-            attempts=col(Action.attempts) + 1,
-            lease_expires_at=lease,
-            next_try_at=None,
+        rt.try_batches = TryBatches(
+            Batcher(claims, max_size=MAX_BATCH, orphaned=orphaned_claim),
+            Batcher(effects, max_size=MAX_BATCH),
         )
+    return rt.try_batches
 
 
 async def _apply(rt: Runtime, claimed: Action) -> tuple[Action | None, list[WorkflowEvent]]:
-    """Effect and EXECUTED in one transaction, only while this try holds the claim; and the
-    workflow events the effect recorded, to queue once it has committed."""
+    """A try alone: effect and EXECUTED in one transaction, only while it holds the claim;
+    and the workflow events the effect recorded, to queue once it has committed."""
     action_type = get_action_type(claimed.type)
     if action_type is None:
         raise PermanentActionError(f"action type {claimed.type!r} is no longer known")
     async with rt.sessions.begin() as session:
         # The conditional update comes first: on PostgreSQL it locks the row, so a racing
         # try waits here and then finds the claim gone.
-        done = await update_if(
-            session,
-            row_id(claimed),
-            held_by(claimed),
-            status=ActionStatus.EXECUTED,
-            # The same instant for both, as in the vendor's records.
-            executed_at=(executed_at := utcnow()),
-            updated_at=executed_at,
-            lease_expires_at=None,
-            error=None,
-        )
+        done = await update_if(session, row_id(claimed), held_by(claimed), **executed_values())
         if done is None:
             return None, []
         await action_type.execute(session, done)
@@ -155,7 +156,8 @@ async def _record(
 async def run_action(rt: Runtime, action_id: int) -> RunResult:
     """One try of an action, as the worker runs it for each delivered job."""
     try:
-        claimed = await claim(rt, action_id)
+        # With the claims of the other tries that are starting now, in one transaction.
+        claimed = await _batches(rt).claims.submit(action_id)
     except Exception as exc:
         if not is_transient(exc):
             raise
@@ -169,8 +171,8 @@ async def run_action(rt: Runtime, action_id: int) -> RunResult:
         return RunResult(Outcome.SKIPPED)
     # This try's log lines carry the id of the request that created the action.
     with bound(request_id=claimed.request_id, action_id=action_id):
+        # Its RUNNING state was published with the batch of claims.
         log.info("action %s try %s started", action_id, claimed.attempts, extra=_fields(claimed))
-        await publish_action(rt.redis, claimed)
         try:
             return await _attempt(rt, claimed)
         except asyncio.CancelledError:
@@ -184,10 +186,38 @@ async def finished(rt: Runtime, row: Action) -> None:
     """Announce a final state: to subscribers, to the fleet's counters, and in the log."""
     await publish_action(rt.redis, row)
     await record_outcome(rt.redis, row)
+    _log_final(row)
+
+
+def _log_final(row: Action) -> None:
     if row.status is ActionStatus.EXECUTED:
         log.info("action %s executed on try %s", row.id, row.attempts, extra=_fields(row))
     else:
         log.warning("action %s %s: %s", row.id, row.status.value, row.error, extra=_fields(row))
+
+
+async def _publish_all(rt: Runtime, rows: list[Action], *, count: bool = False) -> None:
+    """Publish committed changes (and count final states) in one round trip to Redis."""
+    if not rows:
+        return
+    try:
+        # A transaction, so that a histogram's buckets, count and sum never disagree.
+        async with rt.redis.pipeline(transaction=count) as pipe:
+            for row in rows:
+                pipe.publish(channel(row.company_id), encode_action(row))
+                if count:
+                    add_increments(pipe, outcome_fields(row))
+            await pipe.execute()
+    except (RedisError, OSError) as exc:
+        log.warning("could not publish the changes of %s actions: %s", len(rows), exc)
+
+
+async def _announce_all(rt: Runtime, rows: list[Action]) -> None:
+    """`finished` for many rows, with one round trip to Redis."""
+    await _publish_all(rt, rows, count=True)
+    for row in rows:
+        with bound(request_id=row.request_id, action_id=row_id(row)):
+            _log_final(row)
 
 
 def _fields(row: Action) -> dict[str, Any]:
@@ -197,9 +227,18 @@ def _fields(row: Action) -> dict[str, Any]:
 async def _attempt(rt: Runtime, claimed: Action) -> RunResult:
     await faults.pause_if(Fault.PAUSE_BEFORE_EFFECT, row_id(claimed))
     timeout = rt.settings.action_timeout_seconds
+    batched: ApplyResult = Applied.ALONE
+    done: Action | None = None
+    events: list[WorkflowEvent] = []
     try:
         async with asyncio.timeout(timeout):
-            done, events = await _apply(rt, claimed)
+            # With the effects of the other tries that are ready now, in one transaction;
+            # committed and announced there, unless the batch failed as a whole.
+            batched = await _batches(rt).effects.submit(claimed)
+            if isinstance(batched, BaseException):
+                raise batched
+            if batched is Applied.ALONE:
+                done, events = await _apply(rt, claimed)
     except PermanentActionError as exc:
         log.info("action %s failed for good: %s", claimed.id, exc)
         return await _settle(rt, claimed, ActionStatus.FAILED, str(exc))
@@ -217,7 +256,9 @@ async def _attempt(rt: Runtime, claimed: Action) -> RunResult:
         delay = _backoff(rt, claimed.attempts)
         next_try = utcnow() + timedelta(seconds=delay)
         return await _settle(rt, claimed, ActionStatus.PENDING, reason, next_try)
-    if done is None:
+    if isinstance(batched, Action):
+        return RunResult(Outcome.EXECUTED)
+    if batched is Applied.LOST or done is None:
         return RunResult(Outcome.SKIPPED)
     faults.crash_if(Fault.CRASH_AFTER_COMMIT)
     # Events the effect caused (a job's status changed) committed with it; now fire them.

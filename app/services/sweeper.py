@@ -22,7 +22,8 @@ from app.models import Action, ActionStatus, utcnow
 from app.observability.context import bound
 from app.queue import enqueue_action, job_id, queued
 from app.services.changes import transition
-from app.services.execution import finished, lapsed
+from app.services.claims import lapsed
+from app.services.execution import finished
 from app.services.firing import sweep_events
 
 if TYPE_CHECKING:
