@@ -31,7 +31,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
     if not settings.is_sqlite:
         return create_async_engine(
             settings.database_url,
-            # Gateways write in batches (app/services/group_commit.py), so a request rarely
+            # Gateways write in batches (app/services/batching.py), so a request rarely
             # holds a connection for long: the pool need not match the number of clients.
             pool_size=settings.database_pool_size,
             max_overflow=settings.database_pool_size,

@@ -12,9 +12,15 @@ from app.db import SessionFactory, create_engine, create_read_engine, create_ses
 from app.events import EventBus
 from app.migrate import ensure_migrated
 from app.redis_client import redis_client as bounded_redis_client
-from app.services.actions import Created, NewAction, latest_sequences, write_creates
+from app.services.actions import (
+    MAX_CREATE_BATCH,
+    Created,
+    NewAction,
+    latest_sequences,
+    write_creates,
+)
 from app.services.api_keys import TrustedKeys
-from app.services.group_commit import GroupCommit
+from app.services.batching import Batcher
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -58,11 +64,13 @@ class Runtime:
     try_batches: TryBatches | None = None
     reads: SessionFactory = field(init=False)
     # Concurrent creates share one transaction and one Redis round trip.
-    creates: GroupCommit[NewAction, Created] = field(init=False)
+    creates: Batcher[NewAction, Created] = field(init=False)
 
     def __post_init__(self) -> None:
         self.reads = create_session_factory(self.read_engine or self.engine)
-        self.creates = GroupCommit(functools.partial(write_creates, self))
+        self.creates = Batcher(
+            functools.partial(write_creates, self), max_size=MAX_CREATE_BATCH, shielded=True
+        )
 
     @classmethod
     async def start(cls, settings: Settings, *, listen: bool) -> Runtime:
@@ -92,7 +100,7 @@ class Runtime:
 
     async def close(self) -> None:
         # Creates already accepted are committed and queued before the clients close.
-        await self.creates.close()
+        await self.creates.idle()
         if self.try_batches is not None:
             await self.try_batches.idle()
         if self.bus is not None:

@@ -24,7 +24,7 @@ from app.queue import job_id
 from app.rest.common import PREFIX
 from app.services import actions
 from app.services.actions import Created, NewAction, write_creates
-from app.services.group_commit import GroupCommit
+from app.services.batching import Batcher
 from app.services.idempotency import KEY_FIELD
 from tests.cluster import Cluster
 from tests.support import Caller
@@ -243,7 +243,7 @@ async def test_a_caller_that_stops_waiting_leaves_its_action_whole(cluster: Clus
     await asyncio.sleep(0)  # it has submitted its action
     abandoned.cancel()
     kept = await actions.create_or_replay(rt, company_id, "tag_app", data)
-    await rt.creates.close()
+    await rt.creates.idle()
     assert abandoned.cancelled()
     rows = await _stored(cluster, str(company_id))
     assert len(rows) == 2 and kept.action.id in {r.id for r in rows}
@@ -258,7 +258,7 @@ async def test_a_failed_batch_fails_each_of_its_callers() -> None:
             raise failure
         return [item if item > 0 else ValueError(item) for item in items]
 
-    writer: GroupCommit[int, int] = GroupCommit(write)
+    writer: Batcher[int, int] = Batcher(write, shielded=True)
     first = await asyncio.gather(*(writer.submit(n) for n in (0, 1, 2)), return_exceptions=True)
     assert first == [failure, failure, failure]
     second = await asyncio.gather(*(writer.submit(n) for n in (3, -1, 4)), return_exceptions=True)

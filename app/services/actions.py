@@ -245,6 +245,10 @@ class _SameKey:
     first: int  # the earlier call's place in the batch
 
 
+# Bounds one create transaction's size (and the time its locks are held) under a backlog.
+MAX_CREATE_BATCH = 256
+
+
 async def write_creates(rt: Runtime, batch: list[NewAction]) -> list[Created | Exception]:
     """Store a batch of calls' actions in one transaction, then queue them in one round trip.
 

@@ -1,18 +1,26 @@
-"""Natural batching: what callers submit while one batch runs becomes the next batch.
+"""Natural batching (group commit): what callers submit while one batch runs is the next.
 
 No timer: a lone item runs at once, and under load each batch is whatever queued up while the
-previous one was committing, so the batch size follows the load by itself. One runner at a
+previous one was committing, so the batch size follows the load by itself: a hundred
+concurrent creates cost a few transactions and round trips, not a hundred. One runner at a
 time per batcher, so that (on SQLite's one connection, or PostgreSQL's row locks) batches of
 one kind never wait for each other.
+
+Each caller gets its own outcome: the batch decides per item (one caller's refusal is that
+caller's alone), and a batch that fails as a whole fails each of its callers with that error.
+What a cancelled caller's item becomes is the batcher's choice: left out if its batch has not
+started (the worker's claims), or, `shielded`, written whole all the same (a create whose
+request timed out: saved whole or not at all, never half).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -32,22 +40,30 @@ class Batcher(Generic[T, R]):
         *,
         max_size: int = 100,
         orphaned: Orphaned[T, R] | None = None,
+        shielded: bool = False,
     ) -> None:
         self._run = run
         self._orphaned = orphaned
+        self._shielded = shielded
         self._max_size = max_size
         self._queue: list[tuple[T, asyncio.Future[R]]] = []
         self._runner: asyncio.Task[None] | None = None
 
     async def submit(self, item: T) -> R:
         """The item's result once its batch has run. Cancelling the caller before its batch
-        starts leaves the item out; after, the batch goes on without the caller."""
+        starts leaves the item out (unless `shielded`); after, the batch goes on without it."""
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
         if self._runner is None:
             # A context of its own: the runner must not log under the first caller's ids.
             self._runner = asyncio.create_task(self._drain(), context=contextvars.Context())
-        return await future
+        if not self._shielded:
+            return await future
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            future.add_done_callback(_retrieve)
+            raise
 
     async def idle(self) -> None:
         """Wait until no batch is running (before closing what batches use)."""
@@ -63,6 +79,10 @@ class Batcher(Generic[T, R]):
                     await self._run_one([item for item, _ in taken], [f for _, f in taken])
         finally:
             self._runner = None
+            # Stopped (the loop is closing): nothing is left waiting forever.
+            for _, future in self._queue:
+                future.cancel()
+            self._queue = []
 
     async def _run_one(self, items: list[T], futures: list[asyncio.Future[R]]) -> None:
         try:
@@ -86,3 +106,10 @@ class Batcher(Generic[T, R]):
                     future.set_result(result)
             elif self._orphaned is not None and not isinstance(result, BaseException):
                 await self._orphaned(item, result)
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    # Nobody waits for a cancelled caller's outcome; reading it keeps asyncio from
+    # logging "exception was never retrieved" for an error already seen by the others.
+    with contextlib.suppress(BaseException):
+        future.exception()
