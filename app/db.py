@@ -43,17 +43,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
     # SQLite allows one writer: one connection per process, WAL so that readers are not
     # blocked, and BEGIN IMMEDIATE so that two processes never deadlock upgrading a read
     # transaction to a write.
-    engine = create_async_engine(
-        settings.database_url, pool_size=1, max_overflow=0, pool_timeout=60
-    )
-    _on_sqlite_connect(engine, lock_timeout_ms, query_only=False)
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        if not connection.get_execution_options().get(SINGLE_READ):
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine
+    return _sqlite_engine(settings, pool_size=1, begin="BEGIN IMMEDIATE", query_only=False)
 
 
 def create_read_engine(settings: Settings, writer: AsyncEngine) -> AsyncEngine:
@@ -64,24 +54,30 @@ def create_read_engine(settings: Settings, writer: AsyncEngine) -> AsyncEngine:
     """
     if not settings.is_sqlite or _in_memory(settings.database_url):
         return writer  # an in-memory database exists only on the writer's connection
-    lock_timeout_ms = int(settings.database_lock_timeout_seconds * 1000)
-    engine = create_async_engine(
-        settings.database_url, pool_size=SQLITE_READERS, max_overflow=0, pool_timeout=60
-    )
-    _on_sqlite_connect(engine, lock_timeout_ms, query_only=True)
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        # Deferred: a snapshot for the session's statements, and no write lock. One
-        # statement needs no transaction at all.
-        if not connection.get_execution_options().get(SINGLE_READ):
-            connection.exec_driver_sql("BEGIN")
-
-    return engine
+    # A deferred BEGIN: a snapshot for the session's statements, and no write lock.
+    return _sqlite_engine(settings, pool_size=SQLITE_READERS, begin="BEGIN", query_only=True)
 
 
 def _in_memory(url: str) -> bool:
     return url.rstrip("/").endswith(":memory:") or url.rstrip("/").endswith("sqlite+aiosqlite:")
+
+
+def _sqlite_engine(
+    settings: Settings, *, pool_size: int, begin: str, query_only: bool
+) -> AsyncEngine:
+    engine = create_async_engine(
+        settings.database_url, pool_size=pool_size, max_overflow=0, pool_timeout=60
+    )
+    lock_timeout_ms = int(settings.database_lock_timeout_seconds * 1000)
+    _on_sqlite_connect(engine, lock_timeout_ms, query_only=query_only)
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # One statement (SINGLE_READ) needs no transaction at all.
+        if not connection.get_execution_options().get(SINGLE_READ):
+            connection.exec_driver_sql(begin)
+
+    return engine
 
 
 def _on_sqlite_connect(engine: AsyncEngine, lock_timeout_ms: int, *, query_only: bool) -> None:

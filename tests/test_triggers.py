@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from app.actions.trigger_events import MAX_TRIGGER_DEPTH
 from app.models import TriggerEvent, WorkflowEvent
@@ -14,9 +12,8 @@ from app.runtime import Runtime
 from app.services import firing, hiring
 from app.services.triggers import MAX_TRIGGERS_PER_COMPANY
 from app.services.workflow_events import record_event
+from tests.cluster import eventually
 from tests.support import Caller
-
-T = TypeVar("T")
 
 CREATE = (
     "mutation($input: CreateTriggerInput!) { createTrigger(input: $input) "
@@ -31,18 +28,6 @@ ACTIONS = (
     "pageInfo { hasNextPage } } }"
 )
 FINAL = {"EXECUTED", "FAILED", "CANCELED"}
-
-
-async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float = 60) -> T:
-    """The first non-None result of `check`, polled until `timeout` (a limit, not a claim)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result is not None:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{check} did not hold in {timeout}s")
-        await asyncio.sleep(0.05)
 
 
 async def create_trigger(caller: Caller, **fields: Any) -> dict[str, Any]:
@@ -88,7 +73,7 @@ async def settled(caller: Caller, events: int) -> tuple[list[dict[str, Any]], li
             return None
         return after, actions
 
-    return await eventually(check)
+    return await eventually(check, 60, f"{events} events to settle")
 
 
 async def test_applicant_new_trigger_tags_every_new_application_exactly_once(

@@ -23,7 +23,7 @@ from app.observability.action_metrics import count_created_in
 from app.observability.context import bound, current_request_id
 from app.queue import enqueue_actions_in
 from app.services import idempotency
-from app.services.changes import stamp, stamp_all
+from app.services.changes import stamp_all
 from app.services.references import check_references, check_references_of
 
 if TYPE_CHECKING:
@@ -262,12 +262,11 @@ async def write_creates(rt: Runtime, batch: list[NewAction]) -> list[Created | E
         outcomes, made = [], []
         for new in batch:
             try:
-                outcome, action = await _create_alone(rt, new)
+                outcome, alone = await _create_alone(rt, new)
             except Exception as exc:  # this call's own failure, as it would have been alone
-                outcomes.append(exc)
-                continue
+                outcome, alone = exc, []
             outcomes.append(outcome)
-            made += [] if action is None else [action]
+            made += alone
     log.debug("wrote a batch of %s creates (%s new actions)", len(batch), len(made))
     await dispatch(rt, made)
     return outcomes
@@ -332,21 +331,10 @@ def _action_of(new: NewAction) -> Action:
     )
 
 
-async def _create_alone(rt: Runtime, new: NewAction) -> tuple[Created, Action | None]:
-    """One call in a transaction of its own; the action to queue, if it made one."""
+async def _create_alone(rt: Runtime, new: NewAction) -> tuple[Created | Exception, list[Action]]:
+    """One call as a batch of its own; the actions to queue (none if it replayed)."""
     try:
-        async with rt.sessions.begin() as session:
-            problems = await check_references_of(
-                session, [(new.company_id, new.requirements, new.data)]
-            )
-            if problems[0]:
-                raise ValidationFailed(problems[0])
-            if new.idempotency_key is not None:
-                await idempotency.release_expired(session, new.company_id, new.idempotency_key)
-            action = _action_of(new)
-            session.add(action)
-            await session.flush()
-            await stamp(session, action)
+        [outcome], made = await _insert_batch(rt, [new])
     except IntegrityError:
         if new.idempotency_key is None:
             raise
@@ -356,8 +344,8 @@ async def _create_alone(rt: Runtime, new: NewAction) -> tuple[Created, Action | 
         if earlier is None:
             raise
         replayed = idempotency.replay(earlier, new.type_name, new.data, new.key_field)
-        return Created(replayed, True), None
-    return Created(action, False), action
+        return Created(replayed, True), []
+    return outcome, made
 
 
 async def check_action(rt: Runtime, company_id: int, type_name: str, data: Any) -> list[Problem]:
