@@ -89,8 +89,14 @@ class EmbeddedRedis:
             "--daemonize",
             "no",
         ]
+        # A session of its own: Ctrl-C (or a SIGTERM to the group) reaches the processes
+        # that use Redis, which stop first; it is stopped after them, by `stop`.
         self._process = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_die_with_parent
+            args,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            preexec_fn=_die_with_parent,
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
