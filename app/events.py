@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import orjson
 from redis.asyncio import Redis
@@ -77,14 +77,22 @@ def publish_action_in(pipe: Pipeline, action: Action) -> None:
     pipe.publish(channel(action.company_id), encode_action(action))
 
 
+class Direct(Protocol):
+    """Takes a change straight to the subscriber, or says False (app/graphql/fanout.py)."""
+
+    def offer(self, event: Action) -> bool: ...
+
+
 class Listener:
     """One subscriber's queue of events for one company.
 
     A list and one future rather than an asyncio.Queue: a gateway holds one per subscriber,
-    and a Queue (three deques and an Event) is several times the size.
+    and a Queue (three deques and an Event) is several times the size. While its subscriber
+    waits with nothing queued, a change is first offered to its `direct` path, if it has one:
+    taken, it never wakes the subscriber.
     """
 
-    __slots__ = ("_behind", "_events", "_waiter", "company_id", "position")
+    __slots__ = ("_behind", "_events", "_waiter", "company_id", "direct", "position")
 
     def __init__(self, company_id: int) -> None:
         self.company_id = company_id
@@ -95,19 +103,29 @@ class Listener:
         self.position: int | None = None
         # The database's latest number at the last check, if this listener was behind it.
         self._behind: int | None = None
+        self.direct: Direct | None = None
 
     def advance(self, sequence: int) -> None:
         self.position = sequence if self.position is None else max(self.position, sequence)
 
     def deliver(self, event: Event) -> None:
+        waiter = self._waiter
         if isinstance(event, Action):
             self.advance(event.sequence)
+            direct = self.direct
+            if (
+                direct is not None
+                and not self._events
+                and waiter is not None
+                and not waiter.done()
+                and direct.offer(event)
+            ):
+                return
         if len(self._events) >= LISTENER_QUEUE_SIZE:
             # A slow subscriber loses its backlog, not the process's memory; it re-reads.
             self._events.clear()
             event = RESYNC
         self._events.append(event)
-        waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Final
 
 import uvicorn
 
+from app.ws_protocol import GatewayWebSocketProtocol
+
 if TYPE_CHECKING:
     import socket
 
@@ -128,6 +130,10 @@ class GatewayServer(uvicorn.Server):
 
 
 def uvicorn_config(app: Starlette, settings: Settings) -> uvicorn.Config:
+    # The sans-I/O protocol is ours, extended (app/ws_protocol.py); the others are uvicorn's.
+    ws: type[asyncio.Protocol] | str = settings.ws_protocol
+    if ws == "websockets-sansio":
+        ws = GatewayWebSocketProtocol
     # log_config=None: uvicorn's loggers go through `configure_logging`'s handler, JSON or text.
     return uvicorn.Config(
         app,
@@ -135,6 +141,6 @@ def uvicorn_config(app: Starlette, settings: Settings) -> uvicorn.Config:
         port=settings.port,
         log_config=None,
         log_level="info",
-        ws=settings.ws_protocol,
+        ws=ws,
         ws_per_message_deflate=settings.ws_per_message_deflate,
     )

@@ -117,7 +117,8 @@ class Settings(BaseSettings):
     ws_max_subscriptions_per_connection: int = Field(default=20, ge=1, le=1000)
     ws_max_connections_per_key: int = Field(default=20, ge=1, le=10_000)
     # uvicorn's WebSocket implementation, and whether it offers permessage-deflate. Sans-I/O
-    # websockets needs no tasks per connection (about 8 KiB less each); deflate is off: a
+    # websockets needs no tasks per connection (about 8 KiB less each), and only with it are
+    # live events written straight to the socket (app/ws_protocol.py); deflate is off: a
     # zlib context per connection costs more memory than small JSON frames save.
     ws_protocol: Literal["websockets", "websockets-sansio", "wsproto"] = "websockets-sansio"
     ws_per_message_deflate: bool = False

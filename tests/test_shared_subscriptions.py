@@ -5,8 +5,12 @@ operation id, and no other company's subscriber gets anything."""
 from __future__ import annotations
 
 import asyncio
+import json
 from contextlib import AsyncExitStack
 from typing import Any
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import Caller, GraphQLSocket
 
@@ -109,3 +113,67 @@ async def test_subscribers_of_one_event_each_get_their_own_selection(
         own = await other_caller.create_action("note_app", {"app_id": other_app, "note_text": "x"})
         first = await _first_of(stranger, stranger_op)
         assert first["id"] == own["action"]["id"]
+
+
+async def _sent_directly(base_url: str) -> float:
+    async with httpx.AsyncClient(base_url=base_url) as client:
+        text = (await client.get("/metrics")).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "actions_gateway_subscription_changes_sent_directly_total":
+                return float(sample.value)
+    raise AssertionError("the direct sends are not counted")
+
+
+async def _raw_messages(ws: GraphQLSocket, count: int) -> list[str]:
+    """The next `count` result messages, as the text the server wrote."""
+    frames: list[str] = []
+    while len(frames) < count:
+        frame = await asyncio.wait_for(ws.ws.recv(), 30)
+        assert isinstance(frame, str)
+        if json.loads(frame)["type"] in ("next", "data"):
+            frames.append(frame)
+    return frames
+
+
+async def test_idle_subscribers_get_live_changes_straight_from_the_bus(caller: Caller) -> None:
+    """A waiting subscription's next change is written to its socket by the bus, without
+    waking it: the same message, byte for byte, in order, under each operation's own id;
+    and once its client stops it, nothing more."""
+    app_id = int(await caller.create_app(await caller.create_job()))
+    async with AsyncExitStack() as stack:
+        modern = await stack.enter_async_context(caller.websocket("graphql-transport-ws"))
+        legacy = await stack.enter_async_context(caller.websocket("graphql-ws"))
+        ops = [(modern, await modern.subscribe(NARROW)), (legacy, await legacy.subscribe(NARROW))]
+        stopped = await modern.subscribe(NARROW)
+        await asyncio.sleep(0.5)  # all three wait for the next change
+        await modern.stop(stopped)
+        await asyncio.sleep(0.2)
+        before = await _sent_directly(caller.base_url)
+
+        made = [
+            (await caller.create_action("tag_app", {"app_id": app_id, "tag_text": f"d{n}"}))
+            for n in range(3)
+        ]
+        ids = {created["action"]["id"] for created in made}
+        for ws, op in ops:
+            seen: list[int] = []
+            expected_keys = ["id", "type", "payload"]
+            if ws.protocol == "graphql-ws":
+                expected_keys = ["type", "id", "payload"]
+            # The three creations, and whatever the worker has done since, in order.
+            received: set[str] = set()
+            while not ids <= received:
+                for frame in await _raw_messages(ws, 1):
+                    message = json.loads(frame, object_pairs_hook=list)
+                    assert [key for key, _ in message] == expected_keys, frame
+                    parsed = json.loads(frame)
+                    assert parsed["id"] == op, frame  # never the stopped operation's
+                    # Compact JSON, as Strawberry's own messages (orjson) are.
+                    assert frame == json.dumps(parsed, separators=(",", ":")), frame
+                    change = parsed["payload"]["data"]["actions"]
+                    assert set(change) == {"id", "status", "sequence"}
+                    seen.append(int(change["sequence"]))
+                    received.add(change["id"])
+            assert seen == sorted(seen) and len(set(seen)) == len(seen), seen
+        assert await _sent_directly(caller.base_url) > before

@@ -9,19 +9,38 @@ subscribers of `actions { id status sequence }` thus cost one execution per even
 per-subscriber decisions (which events to send, in what order, to whom) stay in
 `app/graphql/subscriptions.py`, and the company in the key means that no result computed for
 one tenant is ever reused for another.
+
+A live change goes further: `DirectFeed` writes it straight to the subscriber's socket from
+the event bus, with its subscription left asleep. The result becomes JSON once per event and
+selection; each subscriber adds only its operation id. Only the next change in order, to an
+operation still running, over a socket that can take it at once, goes this way. Anything else
+(a gap, a result with errors, a socket that is closing or slow) wakes the subscription, which
+sends it through Strawberry as before, in order.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from typing import Any, Final
 
 import orjson
-from graphql import ExecutionResult
+from graphql import (
+    ExecutionResult,
+    FieldNode,
+    GraphQLField,
+    GraphQLObjectType,
+    GraphQLResolveInfo,
+)
+from graphql.pyutils import Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from app import models
 from app.graphql.types import Action
+
+log = logging.getLogger(__name__)
 
 # Events whose objects and results are kept: a burst of events reaches every subscriber
 # long before this many newer ones arrive; a miss only costs an execution.
@@ -31,13 +50,15 @@ KEPT_EVENTS: Final = 64
 class _EventMemo:
     """What was made of one event: its GraphQL object and its result for each selection."""
 
-    __slots__ = ("event", "results", "view")
+    __slots__ = ("event", "payloads", "results", "view")
 
     def __init__(self, event: models.Action, view: Action) -> None:
         # Both held, so that their id() cannot be reused by other objects while kept.
         self.event = event
         self.view = view
         self.results: dict[tuple[Any, ...], tuple[object, ExecutionResult]] = {}
+        # A selection's result as a message payload (JSON), or None if it cannot go directly.
+        self.payloads: dict[tuple[Any, ...], str | None] = {}
 
 
 # By id() of the event and of its GraphQL object, the most recent last.
@@ -65,22 +86,66 @@ def _variables_key(variables: dict[str, Any]) -> bytes:
     return orjson.dumps(variables, option=orjson.OPT_SORT_KEYS, default=str) if variables else b""
 
 
+# The subscription executor whose root field is being resolved: its resolver, run next in
+# the same task, takes it (`subscription_executor`).
+_subscribing: ContextVar[SharedEventExecutor | None] = ContextVar("_subscribing", default=None)
+
+
 class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's executor, sharing each subscription event's result among its subscribers."""
 
     _shared_key: tuple[Any, ...] | None = None
+
+    def build_resolve_info(
+        self,
+        field_def: GraphQLField,
+        field_nodes: list[FieldNode],
+        parent_type: GraphQLObjectType,
+        path: Path,
+    ) -> GraphQLResolveInfo[Any]:
+        if parent_type is self.schema.subscription_type:
+            _subscribing.set(self)
+        return super().build_resolve_info(field_def, field_nodes, parent_type, path)
+
+    def shared_key(self) -> tuple[Any, ...]:
+        """What besides the event decides the result; fixed for the subscription's life."""
+        if self._shared_key is None:
+            company = getattr(self.context_value, "authenticated_company_id", None)
+            variables = _variables_key(self.variable_values.coerced)
+            self._shared_key = (id(self.operation), variables, company)
+        return self._shared_key
 
     def build_per_event_executor(self, payload: Any) -> Any:
         memo = _memo(payload)
         if memo is None:
             # Not a shared event (a row read from the database): run as usual.
             return super().build_per_event_executor(payload)
-        if self._shared_key is None:
-            # What besides the event decides the result; fixed for the subscription's life.
-            company = getattr(self.context_value, "authenticated_company_id", None)
-            variables = _variables_key(self.variable_values.coerced)
-            self._shared_key = (id(self.operation), variables, company)
-        return _SharedRun(self, payload, memo, self._shared_key)
+        return _SharedRun(self, payload, memo, self.shared_key())
+
+    def payload(self, event: models.Action) -> str | None:
+        """A live change's result for this selection, as JSON, made once per event; None
+        if it has errors or extensions (those go through Strawberry)."""
+        view = graphql_action(event)
+        memo = _memo(view)
+        assert memo is not None
+        key = self.shared_key()
+        if key in memo.payloads:
+            return memo.payloads[key]
+        result = self.build_per_event_executor(view).execute_operation(False)
+        payload = None
+        if isinstance(result, ExecutionResult) and not result.errors and not result.extensions:
+            try:
+                payload = orjson.dumps({"data": result.data}).decode()
+            except TypeError:  # a lone surrogate: the view's encoder handles it
+                payload = None
+        memo.payloads[key] = payload
+        return payload
+
+
+def subscription_executor(operation: object) -> SharedEventExecutor | None:
+    """The executor of the subscription whose resolver is starting, if it runs `operation`."""
+    executor = _subscribing.get()
+    return executor if executor is not None and executor.operation is operation else None
 
 
 class _SharedRun:
@@ -113,3 +178,83 @@ class _SharedRun:
         if isinstance(result, ExecutionResult):
             self.memo.results[self.key] = (operation, result)
         return result
+
+
+# The WebSocket operation being started: set by the handlers (app/security/ws_messages.py)
+# as they create its task, which inherits it.
+current_route: ContextVar[Route | None] = ContextVar("current_route", default=None)
+# Live changes written straight to sockets, since the process started (/metrics).
+direct_sends = 0
+
+
+class Route:
+    """Where one WebSocket operation's messages go, and whether it is still running."""
+
+    __slots__ = ("head", "id", "owner", "running", "send_now")
+
+    def __init__(
+        self,
+        send_now: Callable[[str], bool],
+        head: str,
+        running: Mapping[str, object],
+        operation_id: str,
+    ) -> None:
+        self.send_now = send_now
+        self.head = head  # the message up to its payload, e.g. '{"id":"1","type":"next","payload":'
+        self.running = running  # the handler's operations (or tasks) by id
+        self.id = operation_id
+        self.owner: object = None  # this operation's entry in `running`, once registered
+
+    def is_current(self) -> bool:
+        """Whether the operation still runs: not stopped by its client, nor completed."""
+        return self.owner is not None and self.running.get(self.id) is self.owner
+
+
+def route(
+    send_now: Callable[[str], bool] | None,
+    running: Mapping[str, object],
+    operation_id: str,
+    message_type: str,
+) -> Route | None:
+    """A route for an operation whose messages are `{"id", "type", "payload"}` in the
+    handler's order (graphql-ws puts the type first); None if it cannot have one."""
+    if send_now is None:
+        return None
+    try:
+        id_json = orjson.dumps(operation_id).decode()
+    except TypeError:
+        return None
+    if message_type == "next":
+        head = f'{{"id":{id_json},"type":"next","payload":'
+    else:
+        head = f'{{"type":"{message_type}","id":{id_json},"payload":'
+    return Route(send_now, head, running, operation_id)
+
+
+class DirectFeed:
+    """A subscriber's next live changes, written straight to its socket (see module doc)."""
+
+    __slots__ = ("executor", "last", "route")
+
+    def __init__(self, route: Route, executor: SharedEventExecutor) -> None:
+        self.route = route
+        self.executor = executor
+        self.last = 0  # the last sequence number sent, whichever way (set as it waits)
+
+    def offer(self, event: models.Action) -> bool:
+        """Send the change if it is the next one and can go now; False leaves it to the
+        subscription."""
+        global direct_sends
+        if event.sequence != self.last + 1 or not self.route.is_current():
+            return False
+        try:
+            payload = self.executor.payload(event)
+            if payload is None or not self.route.send_now(self.route.head + payload + "}"):
+                return False
+        except Exception:
+            # Never the bus's problem: the subscription sends it, and reports what fails.
+            log.exception("could not send change %s directly", event.sequence)
+            return False
+        self.last = event.sequence
+        direct_sends += 1
+        return True

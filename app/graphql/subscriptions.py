@@ -5,6 +5,10 @@ the read and the first event. `actions` numbers every change (`sequence`, gaples
 company, in commit order): it sends them in order, fills a gap from the database, and drops
 what it has sent; a client that reconnects with `after` gets what it missed. `action` uses the
 action's own `version` the same way.
+
+Over a WebSocket, `actions` also hands its listener a `DirectFeed` (app/graphql/fanout.py):
+while the subscription waits, the next change in order goes straight to the socket, and the
+subscription only wakes for what needs it (a gap, a resync, a socket that cannot take it).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from app import models
 from app.errors import ErrorCode, NotFound
 from app.events import Resync
 from app.graphql.context import Context, Info
-from app.graphql.fanout import graphql_action
+from app.graphql.fanout import DirectFeed, current_route, graphql_action, subscription_executor
 from app.graphql.scalars import BigInt
 from app.graphql.types import Action, parse_id
 from app.services import actions
@@ -87,6 +91,8 @@ class Subscription:
     ) -> AsyncGenerator[Action, None]:
         ctx = info.context
         company_id = ctx.company_id
+        # Taken before the first wait: both are set for this operation as it starts.
+        route, executor = current_route.get(), subscription_executor(info.operation)
         async with ctx.bus.listen(company_id) as events:
             latest = await actions.latest_sequence(ctx.runtime, company_id)
             if after is not None and after > latest:
@@ -96,13 +102,20 @@ class Subscription:
                 )
             last = latest if after is None else after
             catch_up = after is not None
+            direct = None if route is None or executor is None else DirectFeed(route, executor)
+            events.direct = direct
             while True:
                 if catch_up:
                     async for row in _changes_after(ctx, company_id, last):
                         last = row.sequence
                         yield Action.from_model(row)
                 events.advance(last)
-                event = await anext(events)
+                if direct is not None:
+                    direct.last = last
+                    event = await anext(events)
+                    last = direct.last  # it may have sent changes while this waited
+                else:
+                    event = await anext(events)
                 # A gap: the missing changes are committed (numbers follow commit order).
                 catch_up = isinstance(event, Resync) or event.sequence > last + 1
                 if not isinstance(event, Resync) and event.sequence == last + 1:

@@ -2,8 +2,9 @@
 
 Two kinds of series, and they aggregate differently across a fleet:
 
-- This process's own: request latency by operation, open WebSockets and subscriptions, and
-  the process's CPU, memory and file descriptors. Sum them over gateways.
+- This process's own: request latency by operation, open WebSockets and subscriptions, live
+  changes written straight to sockets, and the process's CPU, memory and file descriptors.
+  Sum them over gateways.
 - The fleet's, read from Redis at each scrape (`app.observability.action_metrics`): actions
   created, executed and failed by type, the delay from creation to execution, and the queue
   depth. Every gateway reports the same values: take `max` over gateways, never `sum`.
@@ -37,6 +38,7 @@ from redis.exceptions import RedisError
 from starlette.responses import Response
 
 from app.actions import REGISTRY
+from app.graphql import fanout
 from app.observability.action_metrics import (
     CREATED,
     DELAY_BUCKETS,
@@ -85,9 +87,20 @@ class GatewayMetrics:
             "WebSocket connections open to this process.",
             registry=self.registry,
         )
+        self.registry.register(DirectSendsCollector())
 
     def observe_request(self, operation: str, status: int, seconds: float) -> None:
         self.request_duration.labels(operation, str(status)).observe(seconds)
+
+
+class DirectSendsCollector(Collector):
+    def collect(self) -> Iterable[Metric]:
+        yield CounterMetricFamily(
+            f"{PREFIX}_subscription_changes_sent_directly",
+            "Live changes written straight to a subscriber's socket by the event bus, rather "
+            "than through its subscription (app/graphql/fanout.py).",
+            value=fanout.direct_sends,
+        )
 
 
 class FleetCollector(Collector):

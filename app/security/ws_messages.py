@@ -1,8 +1,12 @@
-"""WebSocket messages checked for shape before Strawberry's handlers read them.
+"""Strawberry's WebSocket handlers, with messages checked for shape and routes for live events.
 
 The handlers index into each message as if it were well formed: a JSON array, or a `subscribe`
 whose payload is a number, ended the connection with an exception rather than the protocol's
 answer. Here such a message closes the socket with 4400 (Bad Request) and a reason.
+
+Each operation they start gets a `Route` (app/graphql/fanout.py): its id, its socket's
+synchronous send, and the handler's register of running operations, through which a live
+change can reach the client without waking the operation.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
 from app.graphql.context import Context
+from app.graphql.fanout import current_route, route
+from app.ws_protocol import SEND_TEXT_NOW
 
 BAD_REQUEST: Final = 4400
 _STARTS: Final = ("subscribe", "start")  # graphql-transport-ws, graphql-ws
@@ -43,6 +49,11 @@ def shape_problem(message: object) -> str | None:
     return None
 
 
+def _send_now(websocket: Any) -> Any:
+    """The socket's synchronous send (app/ws_protocol.py), if its server protocol has one."""
+    return (websocket.ws.scope.get("extensions") or {}).get(SEND_TEXT_NOW)
+
+
 class CheckedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     async def handle_message(self, message: Any) -> None:
         problem = shape_problem(message)
@@ -50,6 +61,17 @@ class CheckedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await self.handle_invalid_message(problem)
             return
         await super().handle_message(message)
+
+    async def handle_subscribe(self, message: Any) -> None:
+        operation_id = message["id"]
+        started = route(_send_now(self.websocket), self.operations, operation_id, "next")
+        token = current_route.set(started)  # the operation's task, made here, inherits it
+        try:
+            await super().handle_subscribe(message)
+        finally:
+            current_route.reset(token)
+        if started is not None:
+            started.owner = self.operations.get(operation_id)
 
 
 class CheckedGraphQLWSHandler(BaseGraphQLWSHandler[Context, None]):
@@ -59,3 +81,14 @@ class CheckedGraphQLWSHandler(BaseGraphQLWSHandler[Context, None]):
             await self.websocket.close(code=BAD_REQUEST, reason=problem)
             return
         await super().handle_message(message)
+
+    async def handle_start(self, message: Any) -> None:
+        operation_id = message["id"]
+        started = route(_send_now(self.websocket), self.tasks, operation_id, "data")
+        token = current_route.set(started)
+        try:
+            await super().handle_start(message)
+        finally:
+            current_route.reset(token)
+        if started is not None:
+            started.owner = self.tasks.get(operation_id)
