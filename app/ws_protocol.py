@@ -2,11 +2,13 @@
 
 One change to a thousand subscribers is a thousand messages. Through ASGI, each is an awaited
 `send` down the middleware chain, from the subscriber's own task. This protocol also offers,
-as an ASGI extension in the connection's scope, `send_text_now(text) -> bool`: it writes a
-text message at once, from whatever code holds it (the event bus's fan-out), or says False
-when it cannot do so without waiting. That happens when the socket is closing, or when its
-client reads slowly and the transport has paused writing. The caller then sends through ASGI,
-which waits as it should (app/graphql/fanout.py).
+as an ASGI extension in the connection's scope, `send_frame_now(frame) -> bool`: it writes a
+text message, already framed by `text_frame`, at once, from whatever code holds it (the event
+bus's fan-out). A server's frames are not masked, so subscribers who get the same message
+share one frame. It says False when it cannot send without waiting, or without the
+connection's own framing: the socket is closing, its client reads slowly and the transport
+has paused writing, or an extension (compression) was negotiated. The caller then sends
+through ASGI, which waits as it should (app/graphql/fanout.py).
 
 It also lets go of the handshake's request and response, which the protocol kept for the
 connection's life: about 4 KiB per socket that nothing reads after the handshake.
@@ -17,14 +19,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Final
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-from websockets.exceptions import InvalidState
+from websockets.frames import Frame, Opcode
+from websockets.protocol import State
 
 if TYPE_CHECKING:
     from uvicorn._types import ASGISendEvent
     from websockets.http11 import Request
 
 # The scope's `extensions` key of the synchronous send.
-SEND_TEXT_NOW: Final = "actions_gateway.send_text_now"
+SEND_FRAME_NOW: Final = "actions_gateway.send_frame_now"
+
+
+def text_frame(text: str) -> bytes:
+    """A whole text message as a server writes it (unmasked, uncompressed)."""
+    return Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
 
 
 class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
@@ -32,7 +40,7 @@ class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
         super().handle_connect(event)
         scope: Any = getattr(self, "scope", None)
         if scope is not None:
-            scope["extensions"][SEND_TEXT_NOW] = self.send_text_now
+            scope["extensions"][SEND_FRAME_NOW] = self.send_frame_now
         self.request = None  # type: ignore[assignment]
 
     async def send(self, message: ASGISendEvent) -> None:
@@ -40,8 +48,9 @@ class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
         if self.handshake_complete:
             self.response = None  # type: ignore[assignment]
 
-    def send_text_now(self, text: str) -> bool:
-        """Write a text message now; False (nothing sent) if that would mean waiting."""
+    def send_frame_now(self, frame: bytes) -> bool:
+        """Write a `text_frame` now; False (nothing sent) if that would mean waiting."""
+        conn = self.conn
         if (
             not self.handshake_complete
             or self.close_sent
@@ -49,11 +58,10 @@ class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
             or self.initial_response is not None
             or not self.writable.is_set()
             or self.transport.is_closing()
+            or conn.state is not State.OPEN  # the client has begun closing
+            or conn.extensions
+            or conn.expect_continuation_frame
         ):
             return False
-        try:
-            self.conn.send_text(text.encode())
-        except InvalidState:  # the client has begun closing
-            return False
-        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.transport.write(frame)
         return True

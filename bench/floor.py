@@ -1,7 +1,8 @@
 """The floor: a minimal hand-written Starlette endpoint, what a user would write instead.
 
 POST /actions creates a tag_app action (the key looked up, the data checked by hand, one
-transaction, the job queued, the change published); GET /actions/{id} reads one back.
+transaction, the job queued, the change published); GET /actions/{id} reads one back; and
+/graphql relays changes over WebSockets (bench/floor_live.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.settings import Settings
+from bench import floor_live
 from bench.handwritten import Refused, action_record, create_tag_action, read_action
 from bench.serving import baseline_app, clients_of, json_response, serve
 
@@ -55,8 +57,10 @@ def build(settings: Settings) -> Starlette:
         [
             Route("/actions", create, methods=["POST"]),
             Route("/actions/{action_id:int}", read, methods=["GET"]),
+            *floor_live.routes(),
         ],
         settings,
+        floor_live.start_hub,
     )
 
 

@@ -138,6 +138,31 @@ def _targets_of(section: str, all_targets: list[Target]) -> list[str]:
     ]
 
 
+def _ratio(mine: float, theirs: float) -> str:
+    # A quick run's tiny counts may measure 0 (CPU is counted in 10 ms ticks).
+    return f"{mine / theirs:.2f}x" if theirs > 0 else "n/a"
+
+
+def _subscription_rows(name: str, of: dict[str, Any]) -> list[str]:
+    lines = []
+    for level in of["levels"]:
+        lines.append(
+            f"   {name:<7} {level['subscribers']:>6} idle subscribers: "
+            f"{level['per_subscriber_kib']:.1f} KiB each (RSS {level['rss_before_kib'] / 1024:.0f}"
+            f" → {level['rss_with_kib'] / 1024:.0f} MiB); after they left "
+            f"{level['rss_after_kib'] / 1024:.0f} MiB = {level['after_ratio']:.2f}x before"
+        )
+    delivery = of["delivery"]
+    if delivery:
+        lines.append(
+            f"   {name:<7} one event to {delivery['subscribers']} subscribers: "
+            f"{delivery['cpu_ms_per_event']:.1f} ms server CPU, wall p50 "
+            f"{delivery['wall_ms_p50']:.1f} ms, max {delivery['wall_ms_max']:.1f} ms "
+            f"({delivery['events']} events)"
+        )
+    return lines
+
+
 def render(results: dict[str, Any]) -> str:
     machine = results["machine"]
     all_targets = targets(results)
@@ -184,22 +209,19 @@ def render(results: dict[str, Any]) -> str:
         ]
     subscriptions = results.get("subscriptions")
     if subscriptions:
-        lines += ["", "4. subscriptions (the gateway's memory, /proc/PID/status VmRSS)"]
-        for level in subscriptions["levels"]:
+        lines += ["", "4. subscriptions (each server's memory, /proc/PID/status VmRSS)"]
+        floor = subscriptions.get("floor", {"levels": [], "delivery": {}})
+        for name, of in (("gateway", subscriptions), ("floor", floor)):
+            lines += _subscription_rows(name, of)
+        for mine, theirs in zip(subscriptions["levels"], floor["levels"], strict=False):
             lines.append(
-                f"   {level['subscribers']:>6} idle subscribers: {level['per_subscriber_kib']:.1f} "
-                f"KiB each (RSS {level['rss_before_kib'] / 1024:.0f} → "
-                f"{level['rss_with_kib'] / 1024:.0f} MiB); after they left "
-                f"{level['rss_after_kib'] / 1024:.0f} MiB = {level['after_ratio']:.2f}x before"
+                f"   gateway ÷ floor, KiB per idle subscriber ({mine['subscribers']}): "
+                + _ratio(mine["per_subscriber_kib"], theirs["per_subscriber_kib"])
             )
-        delivery = subscriptions["delivery"]
-        if delivery:
-            lines.append(
-                f"   one event to {delivery['subscribers']} subscribers: "
-                f"{delivery['cpu_ms_per_event']:.1f} ms server CPU, wall p50 "
-                f"{delivery['wall_ms_p50']:.1f} ms, max {delivery['wall_ms_max']:.1f} ms "
-                f"({delivery['events']} events)"
-            )
+        if subscriptions["delivery"] and floor["delivery"]:
+            cpu = (subscriptions["delivery"], floor["delivery"])
+            ratio = _ratio(cpu[0]["cpu_ms_per_event"], cpu[1]["cpu_ms_per_event"])
+            lines.append(f"   gateway ÷ floor, CPU per event: {ratio}")
         lines += _targets_of("subscriptions", all_targets)
     for section, error in results.get("failed_sections", {}).items():
         lines += ["", f"section {section} FAILED: {error[:500]}"]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 import orjson
@@ -32,16 +33,27 @@ def clients_of(request: Request) -> Clients:
     return clients
 
 
-def baseline_app(routes: list[BaseRoute], settings: Settings) -> Starlette:
-    """An app with the routes and a lifespan that owns the clients (engine, Redis)."""
+Background = Callable[[Starlette, Clients], Coroutine[Any, Any, None]]
+
+
+def baseline_app(
+    routes: list[BaseRoute], settings: Settings, background: Background | None = None
+) -> Starlette:
+    """An app with the routes and a lifespan that owns the clients (engine, Redis), and runs
+    `background`'s coroutine while it serves."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.clients = Clients.start(settings)
+        app.state.clients = clients = Clients.start(settings)
+        task = None if background is None else asyncio.create_task(background(app, clients))
         try:
             yield
         finally:
-            await app.state.clients.close()
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await clients.close()
 
     return Starlette(routes=[Route("/healthz", healthz), *routes], lifespan=lifespan)
 

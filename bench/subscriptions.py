@@ -1,6 +1,8 @@
 """Section 4: what idle subscribers cost the gateway, and delivering one event to many.
 
-The gateway is started afresh for this section, so that its memory is not the HTTP load's.
+The same is measured of the floor's hand-written WebSocket relay (bench/floor_live.py), with
+the same clients, first at each level. Both servers are started afresh for this section, so
+that their memory is not the HTTP load's.
 Memory is the gateway's resident set (VmRSS) read after the process has been left alone for
 a moment: before the subscribers come, with them all subscribed, and after they have all
 gone. An event is a real change (an action stored and numbered with the product's `stamp`,
@@ -105,13 +107,13 @@ class Clients:
             reader.cancel()
 
 
-class Gateway:
-    """What the section reads of the gateway: /metrics, and /proc."""
+class Server:
+    """What the section reads of a server (the gateway, or the floor): /metrics, and /proc."""
 
-    def __init__(self, deployment: Deployment) -> None:
-        self.pid = deployment.services["product"].pid
-        self.metrics_url = deployment.url("product", "/metrics")
-        self.port = deployment.ports["product"]
+    def __init__(self, deployment: Deployment, name: str) -> None:
+        self.pid = deployment.services[name].pid
+        self.metrics_url = deployment.url(name, "/metrics")
+        self.port = deployment.ports[name]
 
     async def wait_for(self, subscriptions: int, websockets: int | None, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -148,7 +150,7 @@ async def _change(rt: Runtime, tenant: Tenant, number: int) -> Action:
 
 
 async def deliver(
-    gateway: Gateway, clients: Clients, rt: Runtime, tenant: Tenant, events: int, start: int = 0
+    gateway: Server, clients: Clients, rt: Runtime, tenant: Tenant, events: int, start: int = 0
 ) -> dict[str, Any]:
     walls: list[float] = []
     cpu = 0.0
@@ -169,40 +171,59 @@ async def deliver(
     }
 
 
-async def run(deployment: Deployment, rt: Runtime, tenant: Tenant, sizes: Sizes) -> dict[str, Any]:
-    deployment.restart_gateway()
-    gateway = Gateway(deployment)
-    keys = await more_keys(rt, tenant.company_id, sizes.subscriber_processes)
-    # A few subscribers come, get an event and go, so that nothing measured is a first time.
+async def warm_up(server: Server, rt: Runtime, tenant: Tenant, key: str) -> None:
+    """A few subscribers come, get an event and go, so that nothing measured is a first time."""
     warm = Clients()
-    await warm.start(gateway.port, keys[:1], WARMUP_SUBSCRIBERS)
-    await gateway.wait_for(WARMUP_SUBSCRIBERS, None, 60)
-    await deliver(gateway, warm, rt, tenant, 1, start=-1)
+    await warm.start(server.port, [key], WARMUP_SUBSCRIBERS)
+    await server.wait_for(WARMUP_SUBSCRIBERS, None, 60)
+    # Counted as they start listening, a moment before they read where they start from: a
+    # change committed in that moment is one they are already past, and never sent.
+    await asyncio.sleep(1)
+    await deliver(server, warm, rt, tenant, 1, start=-1)
     await warm.close()
-    levels: list[dict[str, Any]] = []
+
+
+async def level(
+    server: Server, rt: Runtime, tenant: Tenant, keys: list[str], sizes: Sizes, count: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Memory before, with and after `count` idle subscribers; delivery, at its level."""
+    await server.wait_for(0, 0, 60)
+    before = await server.settled_rss(sizes.settle_seconds)
+    clients = Clients()
+    await clients.start(server.port, keys, count)
+    if clients.ready != count:
+        raise RuntimeError(f"{clients.failed} of {count} subscribers could not connect")
+    await server.wait_for(count, count, 60 + count / 50)
+    with_them = await server.settled_rss(sizes.settle_seconds)
     delivery: dict[str, Any] = {}
-    for level in sizes.subscriber_levels:
-        await gateway.wait_for(0, 0, 60)
-        before = await gateway.settled_rss(sizes.settle_seconds)
-        clients = Clients()
-        await clients.start(gateway.port, keys, level)
-        if clients.ready != level:
-            raise RuntimeError(f"{clients.failed} of {level} subscribers could not connect")
-        await gateway.wait_for(level, level, 60 + level / 50)
-        with_them = await gateway.settled_rss(sizes.settle_seconds)
-        if level == sizes.delivery_subscribers:
-            delivery = await deliver(gateway, clients, rt, tenant, sizes.delivery_events)
-        await clients.close()
-        await gateway.wait_for(0, 0, 60 + level / 50)
-        after = await gateway.settled_rss(sizes.settle_seconds)
-        levels.append(
-            {
-                "subscribers": level,
-                "rss_before_kib": before,
-                "rss_with_kib": with_them,
-                "rss_after_kib": after,
-                "per_subscriber_kib": (with_them - before) / level,
-                "after_ratio": after / before,
-            }
-        )
-    return {"subscriptions": {"levels": levels, "delivery": delivery}}
+    if count == sizes.delivery_subscribers:
+        delivery = await deliver(server, clients, rt, tenant, sizes.delivery_events)
+    await clients.close()
+    await server.wait_for(0, 0, 60 + count / 50)
+    after = await server.settled_rss(sizes.settle_seconds)
+    memory = {
+        "subscribers": count,
+        "rss_before_kib": before,
+        "rss_with_kib": with_them,
+        "rss_after_kib": after,
+        "per_subscriber_kib": (with_them - before) / count,
+        "after_ratio": after / before,
+    }
+    return memory, delivery
+
+
+async def run(deployment: Deployment, rt: Runtime, tenant: Tenant, sizes: Sizes) -> dict[str, Any]:
+    servers = {}
+    for name in ("floor", "product"):
+        deployment.restart(name)
+        servers[name] = Server(deployment, name)
+    keys = await more_keys(rt, tenant.company_id, sizes.subscriber_processes)
+    for server in servers.values():
+        await warm_up(server, rt, tenant, keys[0])
+    results: dict[str, dict[str, Any]] = {name: {"levels": [], "delivery": {}} for name in servers}
+    for count in sizes.subscriber_levels:
+        for name, server in servers.items():  # the floor first, then the product
+            memory, delivery = await level(server, rt, tenant, keys, sizes, count)
+            results[name]["levels"].append(memory)
+            results[name]["delivery"] = delivery or results[name]["delivery"]
+    return {"subscriptions": {**results["product"], "floor": results["floor"]}}

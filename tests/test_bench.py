@@ -113,17 +113,21 @@ def test_subscriptions_memory_and_delivery_are_measured(
     report: tuple[dict[str, Any], str],
 ) -> None:
     subscriptions = report[0]["subscriptions"]
-    assert subscriptions["levels"]
-    for level in subscriptions["levels"]:
-        assert level["subscribers"] > 0
-        for key in ("rss_before_kib", "rss_with_kib", "rss_after_kib"):
-            assert positive(level[key])
-        assert math.isfinite(level["per_subscriber_kib"]) and sane_ratio(level["after_ratio"])
-    delivery = subscriptions["delivery"]
-    assert delivery["subscribers"] > 0 and delivery["events"] > 0
-    # CPU time is counted in 10 ms ticks: a few events to a few subscribers may read 0.
-    assert delivery["cpu_ms_per_event"] >= 0
-    assert positive(delivery["wall_ms_p50"]) and delivery["wall_ms_max"] >= delivery["wall_ms_p50"]
+    # The gateway's, and the floor's hand-written relay, measured alike.
+    for measured in (subscriptions, subscriptions["floor"]):
+        assert measured["levels"]
+        for level in measured["levels"]:
+            assert level["subscribers"] > 0
+            for key in ("rss_before_kib", "rss_with_kib", "rss_after_kib"):
+                assert positive(level[key])
+            assert math.isfinite(level["per_subscriber_kib"]) and sane_ratio(level["after_ratio"])
+        delivery = measured["delivery"]
+        assert delivery["subscribers"] > 0 and delivery["events"] > 0
+        # CPU time is counted in 10 ms ticks: a few events to a few subscribers may read 0.
+        assert delivery["cpu_ms_per_event"] >= 0
+        assert positive(delivery["wall_ms_p50"])
+        assert delivery["wall_ms_max"] >= delivery["wall_ms_p50"]
+    assert "gateway ÷ floor, CPU per event" in report[1]
 
 
 def test_no_section_failed(report: tuple[dict[str, Any], str]) -> None:

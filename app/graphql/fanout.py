@@ -12,7 +12,8 @@ one tenant is ever reused for another.
 
 A live change goes further: `DirectFeed` writes it straight to the subscriber's socket from
 the event bus, with its subscription left asleep. The result becomes JSON once per event and
-selection; each subscriber adds only its operation id. Only the next change in order, to an
+selection, and a WebSocket frame once per event, selection and operation id (most clients
+number their operations, so most subscribers share one frame). Only the next change in order, to an
 operation still running, over a socket that can take it at once, goes this way. Anything else
 (a gap, a result with errors, a socket that is closing or slow) wakes the subscription, which
 sends it through Strawberry as before, in order.
@@ -39,6 +40,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from app import models
 from app.graphql.types import Action
+from app.ws_protocol import text_frame
 
 log = logging.getLogger(__name__)
 
@@ -122,10 +124,25 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
             return super().build_per_event_executor(payload)
         return _SharedRun(self, payload, memo, self.shared_key())
 
-    def payload(self, event: models.Action) -> str | None:
-        """A live change's result for this selection, as JSON, made once per event; None
-        if it has errors or extensions (those go through Strawberry)."""
+    def frame(self, event: models.Action, head: str) -> bytes | None:
+        """A live change's message for this selection, after `head` (its start, up to the
+        payload), as a WebSocket frame; None if the result has errors or extensions (those
+        go through Strawberry)."""
         view = graphql_action(event)
+        frames = _frames_of(view)
+        key = (self.shared_key(), head)
+        frame = frames.get(key, _MISSING)
+        if frame is _MISSING:
+            payload = self.payload(view)
+            frame = None if payload is None else text_frame(head + payload + "}")
+            if len(frames) >= KEPT_FRAMES:
+                frames.clear()
+            frames[key] = frame
+        return frame
+
+    def payload(self, view: Action) -> str | None:
+        """The result for this selection as JSON, made once per event; None if it has
+        errors or extensions."""
         memo = _memo(view)
         assert memo is not None
         key = self.shared_key()
@@ -140,6 +157,21 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
                 payload = None
         memo.payloads[key] = payload
         return payload
+
+
+# The frames of the event being sent, by selection and message start: filled as it reaches
+# its subscribers, emptied when full (operation ids that all differ, as UUIDs do, would
+# make one frame per subscriber) or when the next event comes.
+KEPT_FRAMES: Final = 256
+_framed: list[Any] = [None, {}]  # [the event's GraphQL object, its frames]
+_MISSING: Final = b""
+
+
+def _frames_of(view: Action) -> dict[tuple[tuple[Any, ...], str], bytes | None]:
+    if _framed[0] is not view:
+        _framed[0], _framed[1] = view, {}
+    frames: dict[tuple[tuple[Any, ...], str], bytes | None] = _framed[1]
+    return frames
 
 
 def subscription_executor(operation: object) -> SharedEventExecutor | None:
@@ -194,7 +226,7 @@ class Route:
 
     def __init__(
         self,
-        send_now: Callable[[str], bool],
+        send_now: Callable[[bytes], bool],
         head: str,
         running: Mapping[str, object],
         operation_id: str,
@@ -211,7 +243,7 @@ class Route:
 
 
 def route(
-    send_now: Callable[[str], bool] | None,
+    send_now: Callable[[bytes], bool] | None,
     running: Mapping[str, object],
     operation_id: str,
     message_type: str,
@@ -248,8 +280,8 @@ class DirectFeed:
         if event.sequence != self.last + 1 or not self.route.is_current():
             return False
         try:
-            payload = self.executor.payload(event)
-            if payload is None or not self.route.send_now(self.route.head + payload + "}"):
+            frame = self.executor.frame(event, self.route.head)
+            if frame is None or not self.route.send_now(frame):
                 return False
         except Exception:
             # Never the bus's problem: the subscription sends it, and reports what fails.

@@ -20,7 +20,7 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 
 from app.graphql.context import Context
 from app.graphql.fanout import current_route, route
-from app.ws_protocol import SEND_TEXT_NOW
+from app.ws_protocol import SEND_FRAME_NOW
 
 BAD_REQUEST: Final = 4400
 _STARTS: Final = ("subscribe", "start")  # graphql-transport-ws, graphql-ws
@@ -51,7 +51,7 @@ def shape_problem(message: object) -> str | None:
 
 def _send_now(websocket: Any) -> Any:
     """The socket's synchronous send (app/ws_protocol.py), if its server protocol has one."""
-    return (websocket.ws.scope.get("extensions") or {}).get(SEND_TEXT_NOW)
+    return (websocket.ws.scope.get("extensions") or {}).get(SEND_FRAME_NOW)
 
 
 class CheckedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
