@@ -13,10 +13,10 @@ one tenant is ever reused for another.
 A live change goes further: `DirectFeed` writes it straight to the subscriber's socket from
 the event bus, with its subscription left asleep. The result becomes JSON once per event and
 selection, and a WebSocket frame once per event, selection and operation id (most clients
-number their operations, so most subscribers share one frame). Only the next change in order, to an
-operation still running, over a socket that can take it at once, goes this way. Anything else
-(a gap, a result with errors, a socket that is closing or slow) wakes the subscription, which
-sends it through Strawberry as before, in order.
+number their operations, so most subscribers share one frame). Only the next change in
+order, to an operation still running, over a socket that can take it at once, goes this
+way. Anything else (a gap, a result with errors, a socket that is closing or slow) wakes
+the subscription, which sends it through Strawberry as before, in order.
 """
 
 from __future__ import annotations
