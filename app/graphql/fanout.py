@@ -21,9 +21,10 @@ the subscription, which sends it through Strawberry as before, in order.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any, Final
 
@@ -47,20 +48,24 @@ log = logging.getLogger(__name__)
 # Events whose objects and results are kept: a burst of events reaches every subscriber
 # long before this many newer ones arrive; a miss only costs an execution.
 KEPT_EVENTS: Final = 64
+KEPT_FRAMES: Final = 256  # per event
 
 
 class _EventMemo:
     """What was made of one event: its GraphQL object and its result for each selection."""
 
-    __slots__ = ("event", "payloads", "results", "view")
+    __slots__ = ("event", "frames", "payloads", "results", "view")
 
     def __init__(self, event: models.Action, view: Action) -> None:
         # Both held, so that their id() cannot be reused by other objects while kept.
         self.event = event
         self.view = view
         self.results: dict[tuple[Any, ...], tuple[object, ExecutionResult]] = {}
-        # A selection's result as a message payload (JSON), or None if it cannot go directly.
+        # A selection's result as a message payload (JSON), or None if it cannot go directly,
+        # and as frames by message start (at most KEPT_FRAMES: operation ids that all differ,
+        # as UUIDs do, would make one frame per subscriber).
         self.payloads: dict[tuple[Any, ...], str | None] = {}
+        self.frames: dict[tuple[tuple[Any, ...], str], bytes | None] = {}
 
 
 # By id() of the event and of its GraphQL object, the most recent last.
@@ -128,27 +133,24 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
         """A live change's message for this selection, after `head` (its start, up to the
         payload), as a WebSocket frame; None if the result has errors or extensions (those
         go through Strawberry)."""
-        view = graphql_action(event)
-        frames = _frames_of(view)
+        memo = _memo(graphql_action(event))
+        assert memo is not None
         key = (self.shared_key(), head)
-        frame = frames.get(key, _MISSING)
-        if frame is _MISSING:
-            payload = self.payload(view)
-            frame = None if payload is None else text_frame(head + payload + "}")
-            if len(frames) >= KEPT_FRAMES:
-                frames.clear()
-            frames[key] = frame
+        if key in memo.frames:
+            return memo.frames[key]
+        payload = self._payload(memo)
+        frame = None if payload is None else text_frame(head + payload + "}")
+        if len(memo.frames) >= KEPT_FRAMES:
+            memo.frames.clear()
+        memo.frames[key] = frame
         return frame
 
-    def payload(self, view: Action) -> str | None:
-        """The result for this selection as JSON, made once per event; None if it has
-        errors or extensions."""
-        memo = _memo(view)
-        assert memo is not None
+    def _payload(self, memo: _EventMemo) -> str | None:
+        """The result for this selection as JSON, made once per event."""
         key = self.shared_key()
         if key in memo.payloads:
             return memo.payloads[key]
-        result = self.build_per_event_executor(view).execute_operation(False)
+        result = self.build_per_event_executor(memo.view).execute_operation(False)
         payload = None
         if isinstance(result, ExecutionResult) and not result.errors and not result.extensions:
             try:
@@ -157,21 +159,6 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
                 payload = None
         memo.payloads[key] = payload
         return payload
-
-
-# The frames of the event being sent, by selection and message start: filled as it reaches
-# its subscribers, emptied when full (operation ids that all differ, as UUIDs do, would
-# make one frame per subscriber) or when the next event comes.
-KEPT_FRAMES: Final = 256
-_framed: list[Any] = [None, {}]  # [the event's GraphQL object, its frames]
-_MISSING: Final = b""
-
-
-def _frames_of(view: Action) -> dict[tuple[tuple[Any, ...], str], bytes | None]:
-    if _framed[0] is not view:
-        _framed[0], _framed[1] = view, {}
-    frames: dict[tuple[tuple[Any, ...], str], bytes | None] = _framed[1]
-    return frames
 
 
 def subscription_executor(operation: object) -> SharedEventExecutor | None:
@@ -242,25 +229,33 @@ class Route:
         return self.owner is not None and self.running.get(self.id) is self.owner
 
 
-def route(
+@contextlib.contextmanager
+def routed(
     send_now: Callable[[bytes], bool] | None,
     running: Mapping[str, object],
     operation_id: str,
     message_type: str,
-) -> Route | None:
-    """A route for an operation whose messages are `{"id", "type", "payload"}` in the
-    handler's order (graphql-ws puts the type first); None if it cannot have one."""
-    if send_now is None:
-        return None
+) -> Iterator[None]:
+    """Around a handler's start of an operation: the task it makes inherits the operation's
+    route, if it can have one. Messages are `{"id", "type", "payload"}` in the handler's
+    order (graphql-ws puts the type first)."""
+    started = None
+    if send_now is not None:
+        with contextlib.suppress(TypeError):  # an id JSON cannot spell (a lone surrogate)
+            id_json = orjson.dumps(operation_id).decode()
+            if message_type == "next":
+                head = f'{{"id":{id_json},"type":"next","payload":'
+            else:
+                head = f'{{"type":"{message_type}","id":{id_json},"payload":'
+            started = Route(send_now, head, running, operation_id)
+    token = current_route.set(started)
     try:
-        id_json = orjson.dumps(operation_id).decode()
-    except TypeError:
-        return None
-    if message_type == "next":
-        head = f'{{"id":{id_json},"type":"next","payload":'
-    else:
-        head = f'{{"type":"{message_type}","id":{id_json},"payload":'
-    return Route(send_now, head, running, operation_id)
+        yield
+    finally:
+        current_route.reset(token)
+    if started is not None:
+        # Registered by now, if it was started (a duplicate id or the limit starts nothing).
+        started.owner = running.get(operation_id)
 
 
 class DirectFeed:

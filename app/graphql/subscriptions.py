@@ -112,10 +112,9 @@ class Subscription:
                 events.advance(last)
                 if direct is not None:
                     direct.last = last
-                    event = await anext(events)
+                event = await anext(events)
+                if direct is not None:
                     last = direct.last  # it may have sent changes while this waited
-                else:
-                    event = await anext(events)
                 # A gap: the missing changes are committed (numbers follow commit order).
                 catch_up = isinstance(event, Resync) or event.sequence > last + 1
                 if not isinstance(event, Resync) and event.sequence == last + 1:

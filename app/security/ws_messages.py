@@ -19,7 +19,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
 from app.graphql.context import Context
-from app.graphql.fanout import current_route, route
+from app.graphql.fanout import routed
 from app.ws_protocol import SEND_FRAME_NOW
 
 BAD_REQUEST: Final = 4400
@@ -63,15 +63,8 @@ class CheckedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         await super().handle_message(message)
 
     async def handle_subscribe(self, message: Any) -> None:
-        operation_id = message["id"]
-        started = route(_send_now(self.websocket), self.operations, operation_id, "next")
-        token = current_route.set(started)  # the operation's task, made here, inherits it
-        try:
+        with routed(_send_now(self.websocket), self.operations, message["id"], "next"):
             await super().handle_subscribe(message)
-        finally:
-            current_route.reset(token)
-        if started is not None:
-            started.owner = self.operations.get(operation_id)
 
 
 class CheckedGraphQLWSHandler(BaseGraphQLWSHandler[Context, None]):
@@ -83,12 +76,5 @@ class CheckedGraphQLWSHandler(BaseGraphQLWSHandler[Context, None]):
         await super().handle_message(message)
 
     async def handle_start(self, message: Any) -> None:
-        operation_id = message["id"]
-        started = route(_send_now(self.websocket), self.tasks, operation_id, "data")
-        token = current_route.set(started)
-        try:
+        with routed(_send_now(self.websocket), self.tasks, message["id"], "data"):
             await super().handle_start(message)
-        finally:
-            current_route.reset(token)
-        if started is not None:
-            started.owner = self.tasks.get(operation_id)
