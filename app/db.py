@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
+import asyncpg
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -11,6 +12,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+from app.detached import detached
 
 if TYPE_CHECKING:
     from app.settings import Settings
@@ -38,7 +41,11 @@ def create_engine(settings: Settings) -> AsyncEngine:
             pool_pre_ping=True,
             # A lock held too long fails the statement (retried as transient) instead of
             # piling up every request behind it.
-            connect_args={"server_settings": {"lock_timeout": str(lock_timeout_ms)}},
+            connect_args={
+                "server_settings": {"lock_timeout": str(lock_timeout_ms)},
+                # Opened as requests need them, kept in the pool after they end.
+                "async_creator_fn": detached(asyncpg.connect),
+            },
         )
     # SQLite allows one writer: one connection per process, WAL so that readers are not
     # blocked, and BEGIN IMMEDIATE so that two processes never deadlock upgrading a read

@@ -18,6 +18,8 @@ from arq.connections import ArqRedis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from app.detached import detached_connection
+
 # A Redis that does not answer fails the call (logged; the sweeper covers) instead of hanging.
 CONNECT_TIMEOUT = 2.0
 COMMAND_TIMEOUT = 5.0
@@ -61,4 +63,7 @@ class BoundedRedis(ArqRedis):
 def redis_client(url: str) -> BoundedRedis:
     """A client for commands (enqueue, publish); it connects on first use."""
     client: BoundedRedis = BoundedRedis.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT)
+    # Opened as requests need them, kept in the pool after they end (app/detached.py).
+    pool = client.connection_pool
+    pool.connection_class = detached_connection(pool.connection_class)
     return client
