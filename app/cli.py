@@ -177,6 +177,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     key_revoke.add_argument("key_id", type=int)
 
     args = parser.parse_args(argv)
+    if argv is None and args.command in ("serve", "dev"):
+        # Servers hand a crowd's memory back once it has gone (app/memory.py says why).
+        from app.memory import serve_on_system_allocator
+
+        serve_on_system_allocator()
     try:
         settings = get_settings()
     except ValidationError as exc:

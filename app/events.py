@@ -175,7 +175,8 @@ class EventBus:
         self._count = 0
         self._peak = 0
         self._trim: asyncio.TimerHandle | None = None
-        self._trim_pending = False
+        # When the last subscriber left, once a crowd has (a trim is then due).
+        self._last_left: float | None = None
 
     async def start(self) -> None:
         self._tasks.append(asyncio.create_task(self._run(), name="event-bus"))
@@ -198,17 +199,24 @@ class EventBus:
     def _left(self) -> None:
         self._count -= 1
         if self._peak >= TRIM_AFTER_LEAVING and self._count * 2 <= self._peak:
-            self._trim_pending = True
-        if self._trim_pending:
-            # Once the crowd has finished leaving: each departure puts the trim off again.
-            if self._trim is not None:
-                self._trim.cancel()
-            loop = asyncio.get_running_loop()
-            self._trim = loop.call_later(TRIM_DELAY_SECONDS, self._release)
+            self._last_left = asyncio.get_running_loop().time()
+        if self._last_left is not None and self._trim is None:
+            self._trim = asyncio.get_running_loop().call_later(TRIM_DELAY_SECONDS, self._release)
 
     def _release(self) -> None:
+        """Trim once the crowd has finished leaving: a departure since puts it off again.
+
+        One timer, pushed back as needed, not one per departure: each one cancelled would be
+        an allocation of its own made amid the crowd's, outliving it and pinning its memory.
+        """
+        assert self._last_left is not None
+        loop = asyncio.get_running_loop()
+        wait = self._last_left + TRIM_DELAY_SECONDS - loop.time()
+        if wait > 0:
+            self._trim = loop.call_later(wait, self._release)
+            return
         self._trim = None
-        self._trim_pending = False
+        self._last_left = None
         log.info("%d subscribers left; handing their memory back", self._peak - self._count)
         self._peak = self._count
         release_free_memory()
