@@ -174,3 +174,25 @@ async def test_a_malformed_graphql_ws_message_closes_with_4400(
     async with caller.websocket("graphql-ws") as socket:
         await socket.ws.send(message)
         assert await close_code(socket.ws) == 4400
+
+
+async def test_the_handshake_answers_under_a_request_id(gateway: str) -> None:
+    async with (
+        websockets.connect(
+            ws_url(gateway),
+            subprotocols=[TRANSPORT_WS],  # type: ignore[list-item]
+            additional_headers={"X-Request-ID": "ws-handshake-1"},
+        ) as given,
+        connect(gateway) as made,
+    ):
+        assert given.response is not None and made.response is not None
+        assert given.response.headers["X-Request-ID"] == "ws-handshake-1"
+        assert len(made.response.headers["X-Request-ID"]) == 32
+
+
+async def test_a_websocket_elsewhere_than_graphql_is_refused(gateway: str) -> None:
+    for path in ("/graphql/", "/graphqlx", "/healthz", "/"):
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            async with websockets.connect(gateway.replace("http", "ws", 1) + path):
+                pass
+        assert refused.value.response.status_code == 403, path
