@@ -21,7 +21,7 @@ class Sizes:
     subscriber_levels: tuple[int, ...] = (1000, 10000)
     delivery_subscribers: int = 1000
     delivery_events: int = 10
-    settle_seconds: float = 3.0  # before reading a server's memory
+    settle_seconds: float = 5.0  # a server's memory is read once it has held this long
     subscriber_processes: int = 4
 
 
