@@ -217,9 +217,14 @@ class EventBus:
             return
         self._trim = None
         self._last_left = None
-        log.info("%d subscribers left; handing their memory back", self._peak - self._count)
-        self._peak = self._count
-        release_free_memory()
+        left, self._peak = self._peak - self._count, self._count
+        in_cycles = release_free_memory()
+        # What they left in reference cycles waited for this collection (a pause, when many).
+        log.info(
+            "%d subscribers left; their memory handed back (%d objects were in cycles)",
+            left,
+            in_cycles,
+        )
 
     @contextlib.asynccontextmanager
     async def listen(self, company_id: int) -> AsyncIterator[Listener]:

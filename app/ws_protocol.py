@@ -129,6 +129,14 @@ class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
         # Answered (self.response) and copied into the scope: the parser keeps the request.
         event.headers.clear()
 
+    def on_task_complete(self, task: asyncio.Task[None]) -> None:
+        super().on_task_complete(task)
+        # The scope's send_frame_now is bound to this protocol, which holds the scope: drop
+        # it, so that the connection is freed as it ends, not later by the cyclic collector.
+        scope: Any = getattr(self, "scope", None)
+        if scope is not None:
+            scope["extensions"].pop(SEND_FRAME_NOW, None)
+
     async def send(self, message: ASGISendEvent) -> None:
         await super().send(message)
         if self.handshake_complete:

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any, Final
 
@@ -37,6 +38,7 @@ from graphql import (
     GraphQLResolveInfo,
 )
 from graphql.pyutils import Path
+from graphql.type.definition import GraphQLResolveInfoHelpers
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from app import models
@@ -98,10 +100,35 @@ def _variables_key(variables: dict[str, Any]) -> bytes:
 _subscribing: ContextVar[SharedEventExecutor | None] = ContextVar("_subscribing", default=None)
 
 
+def _weak_helpers(executor: SharedEventExecutor) -> GraphQLResolveInfoHelpers:
+    """graphql-core's helpers for resolvers, bound to their executor through a weak reference.
+
+    graphql-core keeps bound methods of an executor on the executor: a reference cycle, which
+    only the cyclic collector frees, with all a subscription's connection holds behind it.
+    """
+    ref = weakref.ref(executor)
+
+    def gather(values: Sequence[Awaitable[Any]]) -> Awaitable[list[Any]]:
+        live = ref()
+        assert live is not None  # it runs the resolver that asks
+        return live.gather_async_work(values)
+
+    def track(values: Sequence[Any]) -> None:
+        live = ref()
+        if live is not None:
+            live.track_async_work(values)
+
+    return GraphQLResolveInfoHelpers(gather=gather, track=track)
+
+
 class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's executor, sharing each subscription event's result among its subscribers."""
 
     _shared_key: tuple[Any, ...] | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.async_helpers = _weak_helpers(self)
 
     def build_resolve_info(
         self,
@@ -222,11 +249,15 @@ class Route:
         self.head = head  # the message up to its payload, e.g. '{"id":"1","type":"next","payload":'
         self.running = running  # the handler's operations (or tasks) by id
         self.id = operation_id
-        self.owner: object = None  # this operation's entry in `running`, once registered
+        # The id() of this operation's entry in `running`, once registered: not the entry
+        # itself, which holds the task whose context holds this route (a cycle, freed only
+        # by the cyclic collector, with the whole connection behind it). The entry lives as
+        # long as the operation's task runs, so its id is not reused meanwhile.
+        self.owner: int | None = None
 
     def is_current(self) -> bool:
         """Whether the operation still runs: not stopped by its client, nor completed."""
-        return self.owner is not None and self.running.get(self.id) is self.owner
+        return self.owner is not None and id(self.running.get(self.id)) == self.owner
 
 
 @contextlib.contextmanager
@@ -255,7 +286,8 @@ def routed(
         current_route.reset(token)
     if started is not None:
         # Registered by now, if it was started (a duplicate id or the limit starts nothing).
-        started.owner = running.get(operation_id)
+        owner = running.get(operation_id)
+        started.owner = None if owner is None else id(owner)
 
 
 class DirectFeed:
