@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 
 from app.memory import release_free_memory
 from app.models import Action
+from app.waiting import Inbox
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -86,18 +87,17 @@ class Direct(Protocol):
 class Listener:
     """One subscriber's queue of events for one company.
 
-    A list and one future rather than an asyncio.Queue: a gateway holds one per subscriber,
-    and a Queue (three deques and an Event) is several times the size. While its subscriber
-    waits with nothing queued, a change is first offered to its `direct` path, if it has one:
-    taken, it never wakes the subscriber.
+    An `Inbox` rather than an asyncio.Queue: a gateway holds one per subscriber, and a Queue
+    (three deques and an Event) is several times the size. While its subscriber waits with
+    nothing queued, a change is first offered to its `direct` path, if it has one: taken, it
+    never wakes the subscriber.
     """
 
-    __slots__ = ("_behind", "_events", "_waiter", "company_id", "direct", "position")
+    __slots__ = ("_behind", "_events", "company_id", "direct", "position")
 
     def __init__(self, company_id: int) -> None:
         self.company_id = company_id
-        self._events: list[Event] = []
-        self._waiter: asyncio.Future[None] | None = None
+        self._events: Inbox[Event] = Inbox()
         # The highest change number given to this subscriber, or that it read itself; None
         # until it has read where it starts (what came before, it reads from the database).
         self.position: int | None = None
@@ -109,25 +109,17 @@ class Listener:
         self.position = sequence if self.position is None else max(self.position, sequence)
 
     def deliver(self, event: Event) -> None:
-        waiter = self._waiter
+        events = self._events
         if isinstance(event, Action):
             self.advance(event.sequence)
             direct = self.direct
-            if (
-                direct is not None
-                and not self._events
-                and waiter is not None
-                and not waiter.done()
-                and direct.offer(event)
-            ):
+            if direct is not None and events.empty() and events.waiting and direct.offer(event):
                 return
-        if len(self._events) >= LISTENER_QUEUE_SIZE:
+        if len(events) >= LISTENER_QUEUE_SIZE:
             # A slow subscriber loses its backlog, not the process's memory; it re-reads.
-            self._events.clear()
+            events.clear()
             event = RESYNC
-        self._events.append(event)
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        events.put_nowait(event)
 
     def lagging(self, latest: int) -> bool:
         """Whether this listener has missed a change for a whole check interval."""
@@ -145,13 +137,7 @@ class Listener:
         return self
 
     async def __anext__(self) -> Event:
-        while not self._events:
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        return self._events.pop(0)
+        return await self._events.get()
 
 
 class EventBus:

@@ -20,17 +20,18 @@ asyncio.Event, whose four deques are another 3 KiB.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Final
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
+from app.waiting import Flag, Inbox
+
 if TYPE_CHECKING:
     from uvicorn._types import ASGIReceiveEvent, ASGISendEvent
     from websockets.http11 import Request
 
-T = TypeVar("T")
 
 # The scope's `extensions` key of the synchronous send.
 SEND_FRAME_NOW: Final = "actions_gateway.send_frame_now"
@@ -39,78 +40,6 @@ SEND_FRAME_NOW: Final = "actions_gateway.send_frame_now"
 def text_frame(text: str) -> bytes:
     """A whole text message as a server writes it (unmasked, uncompressed)."""
     return Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
-
-
-class _Waiters:
-    """Futures waiting for something, made only when a wait must happen."""
-
-    __slots__ = ("_waiters",)
-
-    def __init__(self) -> None:
-        self._waiters: list[asyncio.Future[None]] | None = None
-
-    async def _wait(self) -> None:
-        waiter = asyncio.get_running_loop().create_future()
-        if self._waiters is None:
-            self._waiters = []
-        self._waiters.append(waiter)
-        try:
-            await waiter
-        finally:
-            if self._waiters is not None and waiter in self._waiters:
-                self._waiters.remove(waiter)
-
-    def _wake(self) -> None:
-        waiters, self._waiters = self._waiters, None
-        for waiter in waiters or ():
-            if not waiter.done():
-                waiter.set_result(None)
-
-
-class Inbox(_Waiters, Generic[T]):
-    """What uvicorn's protocol asks of its asyncio.Queue: put_nowait, get and empty."""
-
-    __slots__ = ("_items",)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._items: list[T] = []
-
-    def put_nowait(self, item: T) -> None:
-        self._items.append(item)
-        self._wake()
-
-    async def get(self) -> T:
-        while not self._items:
-            await self._wait()
-        return self._items.pop(0)
-
-    def empty(self) -> bool:
-        return not self._items
-
-
-class Flag(_Waiters):
-    """What uvicorn's protocol asks of its asyncio.Event: set, clear, is_set and wait."""
-
-    __slots__ = ("_set",)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._set = False
-
-    def set(self) -> None:
-        self._set = True
-        self._wake()
-
-    def clear(self) -> None:
-        self._set = False
-
-    def is_set(self) -> bool:
-        return self._set
-
-    async def wait(self) -> None:
-        while not self._set:
-            await self._wait()
 
 
 class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):

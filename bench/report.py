@@ -138,11 +138,6 @@ def _targets_of(section: str, all_targets: list[Target]) -> list[str]:
     ]
 
 
-def _ratio(mine: float, theirs: float) -> str:
-    # A quick run's tiny counts may measure 0 (CPU is counted in 10 ms ticks).
-    return f"{mine / theirs:.2f}x" if theirs > 0 else "n/a"
-
-
 def _subscription_rows(name: str, of: dict[str, Any]) -> list[str]:
     lines = []
     for level in of["levels"]:
@@ -213,15 +208,14 @@ def render(results: dict[str, Any]) -> str:
         floor = subscriptions.get("floor", {"levels": [], "delivery": {}})
         for name, of in (("gateway", subscriptions), ("floor", floor)):
             lines += _subscription_rows(name, of)
-        for mine, theirs in zip(subscriptions["levels"], floor["levels"], strict=False):
+        for level in subscriptions["levels"]:
             lines.append(
-                f"   gateway ÷ floor, KiB per idle subscriber ({mine['subscribers']}): "
-                + _ratio(mine["per_subscriber_kib"], theirs["per_subscriber_kib"])
+                f"   gateway ÷ floor, KiB per idle subscriber ({level['subscribers']}): "
+                f"{level['per_subscriber_ratio_to_floor']:.2f}x"
             )
-        if subscriptions["delivery"] and floor["delivery"]:
-            cpu = (subscriptions["delivery"], floor["delivery"])
-            ratio = _ratio(cpu[0]["cpu_ms_per_event"], cpu[1]["cpu_ms_per_event"])
-            lines.append(f"   gateway ÷ floor, CPU per event: {ratio}")
+        if "cpu_ratio_to_floor" in subscriptions["delivery"]:
+            cpu = subscriptions["delivery"]["cpu_ratio_to_floor"]
+            lines.append(f"   gateway ÷ floor, CPU per event: {cpu:.2f}x")
         lines += _targets_of("subscriptions", all_targets)
     for section, error in results.get("failed_sections", {}).items():
         lines += ["", f"section {section} FAILED: {error[:500]}"]

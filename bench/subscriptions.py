@@ -28,7 +28,7 @@ from app.services.changes import stamp
 from bench.deploy import Deployment
 from bench.procs import ROOT, bench_command, cpu_seconds, http_get, rss_kib
 from bench.sizes import Sizes
-from bench.stats import median
+from bench.stats import median, ratio
 from bench.tenants import Tenant, more_keys
 
 WARMUP_SUBSCRIBERS = 10
@@ -240,4 +240,13 @@ async def run(deployment: Deployment, rt: Runtime, tenant: Tenant, sizes: Sizes)
             memory, delivery = await level(server, rt, tenant, keys, sizes, count)
             results[name]["levels"].append(memory)
             results[name]["delivery"] = delivery or results[name]["delivery"]
-    return {"subscriptions": {**results["product"], "floor": results["floor"]}}
+    product, floor = results["product"], results["floor"]
+    for mine, theirs in zip(product["levels"], floor["levels"], strict=True):
+        mine["per_subscriber_ratio_to_floor"] = ratio(
+            mine["per_subscriber_kib"], theirs["per_subscriber_kib"]
+        )
+    if product["delivery"] and floor["delivery"]:
+        product["delivery"]["cpu_ratio_to_floor"] = ratio(
+            product["delivery"]["cpu_ms_per_event"], floor["delivery"]["cpu_ms_per_event"]
+        )
+    return {"subscriptions": {**product, "floor": floor}}

@@ -1,11 +1,11 @@
-"""The WebSocket protocol's inbox and writable flag behave as the asyncio Queue and Event they
-replace, as uvicorn's protocol uses them (app/ws_protocol.py)."""
+"""The inbox and the flag behave as the asyncio Queue and Event they replace, as uvicorn's
+WebSocket protocol and the event bus use them (app/waiting.py)."""
 
 from __future__ import annotations
 
 import asyncio
 
-from app.ws_protocol import Flag, Inbox
+from app.waiting import Flag, Inbox
 
 
 async def test_the_inbox_hands_messages_over_in_order_to_a_waiting_reader() -> None:
