@@ -93,7 +93,7 @@ class Listener:
     never wakes the subscriber.
     """
 
-    __slots__ = ("_behind", "_events", "company_id", "direct", "position")
+    __slots__ = ("_behind", "_events", "company_id", "direct", "position", "wake")
 
     def __init__(self, company_id: int) -> None:
         self.company_id = company_id
@@ -104,6 +104,16 @@ class Listener:
         # The database's latest number at the last check, if this listener was behind it.
         self._behind: int | None = None
         self.direct: Direct | None = None
+        # Set while its subscriber is parked (app/graphql/fanout.py): no task waits on this
+        # listener, and anything the direct path cannot take wakes the subscriber up.
+        self.wake: Callable[[], None] | None = None
+
+    @property
+    def parked(self) -> bool:
+        return self.wake is not None
+
+    def empty(self) -> bool:
+        return self._events.empty()
 
     def advance(self, sequence: int) -> None:
         self.position = sequence if self.position is None else max(self.position, sequence)
@@ -113,13 +123,17 @@ class Listener:
         if isinstance(event, Action):
             self.advance(event.sequence)
             direct = self.direct
-            if direct is not None and events.empty() and events.waiting and direct.offer(event):
+            waiting = events.waiting or self.wake is not None
+            if direct is not None and events.empty() and waiting and direct.offer(event):
                 return
         if len(events) >= LISTENER_QUEUE_SIZE:
             # A slow subscriber loses its backlog, not the process's memory; it re-reads.
             events.clear()
             event = RESYNC
         events.put_nowait(event)
+        wake, self.wake = self.wake, None
+        if wake is not None:
+            wake()
 
     def lagging(self, latest: int) -> bool:
         """Whether this listener has missed a change for a whole check interval."""
@@ -182,6 +196,11 @@ class EventBus:
     def listener_count(self) -> int:
         return self._count
 
+    @property
+    def parked_count(self) -> int:
+        """Listeners whose subscription waits without a task (app/graphql/fanout.py)."""
+        return sum(listener.parked for listener in self._all_listeners())
+
     def _left(self) -> None:
         self._count -= 1
         if self._peak >= TRIM_AFTER_LEAVING and self._count * 2 <= self._peak:
@@ -213,28 +232,48 @@ class EventBus:
         )
 
     @contextlib.asynccontextmanager
-    async def listen(self, company_id: int) -> AsyncIterator[Listener]:
-        """Listen to a company's events. Once entered, no later change is missed."""
-        # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that
-        # arrives as the event is set, and the subscription it was meant to end runs on.
-        try:
-            async with asyncio.timeout(self._ready_timeout):
-                await self._ready.wait()
-        except TimeoutError:
-            raise ConnectionError("live updates are unavailable: Redis is unreachable") from None
-        listener = Listener(company_id)
-        self._listeners.setdefault(company_id, set()).add(listener)
-        self._count += 1
-        self._peak = max(self._peak, self._count)
+    async def listen(
+        self, company_id: int, *, resume: Listener | None = None
+    ) -> AsyncIterator[Listener]:
+        """Listen to a company's events. Once entered, no later change is missed.
+
+        With `resume`, a listener that was parked (and has been woken) is taken over: it
+        stayed on the bus, so nothing was missed in between. A listener parked again as its
+        user leaves stays on the bus, for `release` to remove.
+        """
+        if resume is None:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation
+            # that arrives as the event is set, and the subscription it was meant to end
+            # runs on.
+            try:
+                async with asyncio.timeout(self._ready_timeout):
+                    await self._ready.wait()
+            except TimeoutError:
+                raise ConnectionError(
+                    "live updates are unavailable: Redis is unreachable"
+                ) from None
+            listener = Listener(company_id)
+            self._listeners.setdefault(company_id, set()).add(listener)
+            self._count += 1
+            self._peak = max(self._peak, self._count)
+        else:
+            listener = resume
         try:
             yield listener
         finally:
-            listeners = self._listeners.get(company_id)
-            if listeners is not None:
-                listeners.discard(listener)
-                if not listeners:
-                    del self._listeners[company_id]
-            self._left()
+            if not listener.parked:
+                self.release(listener)
+
+    def release(self, listener: Listener) -> None:
+        """Take a listener off the bus (once; a parked one is no longer woken)."""
+        listener.wake = None
+        listeners = self._listeners.get(listener.company_id)
+        if listeners is None or listener not in listeners:
+            return
+        listeners.discard(listener)
+        if not listeners:
+            del self._listeners[listener.company_id]
+        self._left()
 
     def _all_listeners(self) -> Iterator[Listener]:
         for listeners in self._listeners.values():

@@ -27,7 +27,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import orjson
 from graphql import (
@@ -44,6 +44,9 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from app import models
 from app.graphql.types import Action
 from app.ws_protocol import text_frame
+
+if TYPE_CHECKING:
+    from app.events import Listener
 
 log = logging.getLogger(__name__)
 
@@ -188,9 +191,28 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
         return payload
 
 
+# An executor for each selection, for the direct sends of all its subscribers: the first
+# subscriber's, for as long as any of them is left. Each subscriber's own is a few KiB, and
+# would do the same.
+_selections: weakref.WeakValueDictionary[tuple[Any, ...], SharedEventExecutor] = (
+    weakref.WeakValueDictionary()
+)
+
+
+def _one_per_selection(executor: SharedEventExecutor) -> SharedEventExecutor:
+    key = executor.shared_key()
+    kept = _selections.get(key)
+    if kept is None:
+        # The key holds the operation's id(), fixed while the kept executor holds it.
+        _selections[key] = kept = executor
+    return kept
+
+
 def subscription_executor(operation: object) -> SharedEventExecutor | None:
     """The executor of the subscription whose resolver is starting, if it runs `operation`."""
     executor = _subscribing.get()
+    # Taken: the task's context, which outlives a parked run's task, need not hold it.
+    _subscribing.set(None)
     return executor if executor is not None and executor.operation is operation else None
 
 
@@ -229,14 +251,35 @@ class _SharedRun:
 # The WebSocket operation being started: set by the handlers (app/security/ws_messages.py)
 # as they create its task, which inherits it.
 current_route: ContextVar[Route | None] = ContextVar("current_route", default=None)
-# Live changes written straight to sockets, since the process started (/metrics).
+# The parked listener that a woken subscription takes over: set by the handler as it makes
+# the subscription's new task, which inherits it.
+resuming: ContextVar[Listener | None] = ContextVar("resuming", default=None)
+# Live changes written straight to sockets, and parked subscriptions woken, since the
+# process started (/metrics).
 direct_sends = 0
+wakes = 0
+
+
+class Parked(BaseException):
+    """Ends a subscription's task while it waits on the event bus (`Route.park`).
+
+    A BaseException, so that it passes through graphql-core's and Strawberry's handlers,
+    which turn an Exception into an error for the client; the WebSocket handler catches it.
+    """
+
+
+class Parking(Protocol):
+    """A WebSocket handler that keeps parked subscriptions (app/security/ws_messages.py)."""
+
+    def park(self, operation_id: str, listener: Listener) -> bool: ...
+
+    def wake(self, operation_id: str) -> None: ...
 
 
 class Route:
     """Where one WebSocket operation's messages go, and whether it is still running."""
 
-    __slots__ = ("head", "id", "owner", "running", "send_now")
+    __slots__ = ("_parking", "head", "id", "owner", "running", "send_now")
 
     def __init__(
         self,
@@ -244,11 +287,15 @@ class Route:
         head: str,
         running: Mapping[str, object],
         operation_id: str,
+        parking: Parking | None = None,
     ) -> None:
         self.send_now = send_now
         self.head = head  # the message up to its payload, e.g. '{"id":"1","type":"next","payload":'
         self.running = running  # the handler's operations (or tasks) by id
         self.id = operation_id
+        # Weakly: a parked listener on the bus holds this route, and must not hold the
+        # handler (and its connection) past the connection's end.
+        self._parking = None if parking is None else weakref.ref(parking)
         # The id() of this operation's entry in `running`, once registered: not the entry
         # itself, which holds the task whose context holds this route (a cycle, freed only
         # by the cyclic collector, with the whole connection behind it). The entry lives as
@@ -259,6 +306,26 @@ class Route:
         """Whether the operation still runs: not stopped by its client, nor completed."""
         return self.owner is not None and id(self.running.get(self.id)) == self.owner
 
+    def park(self, listener: Listener) -> bool:
+        """Leave the subscription on the bus without a task, if its handler can wake it.
+
+        An idle subscription is then its listener and this route: its task, its generators
+        and their frames (most of a subscriber's memory) are gone until a change cannot go
+        straight to the socket. The caller raises `Parked` when this says True.
+        """
+        parking = None if self._parking is None else self._parking()
+        if parking is None or not self.is_current() or not parking.park(self.id, listener):
+            return False
+        listener.wake = self._wake
+        return True
+
+    def _wake(self) -> None:
+        global wakes
+        wakes += 1
+        parking = None if self._parking is None else self._parking()
+        if parking is not None:
+            parking.wake(self.id)
+
 
 @contextlib.contextmanager
 def routed(
@@ -266,6 +333,7 @@ def routed(
     running: Mapping[str, object],
     operation_id: str,
     message_type: str,
+    parking: Parking | None = None,
 ) -> Iterator[None]:
     """Around a handler's start of an operation: the task it makes inherits the operation's
     route, if it can have one. Messages are `{"id", "type", "payload"}` in the handler's
@@ -278,7 +346,7 @@ def routed(
                 head = f'{{"id":{id_json},"type":"next","payload":'
             else:
                 head = f'{{"type":"{message_type}","id":{id_json},"payload":'
-            started = Route(send_now, head, running, operation_id)
+            started = Route(send_now, head, running, operation_id, parking)
     token = current_route.set(started)
     try:
         yield
@@ -297,13 +365,15 @@ class DirectFeed:
 
     def __init__(self, route: Route, executor: SharedEventExecutor) -> None:
         self.route = route
-        self.executor = executor
+        self.executor = _one_per_selection(executor)
         self.last = 0  # the last sequence number sent, whichever way (set as it waits)
 
     def offer(self, event: models.Action) -> bool:
         """Send the change if it is the next one and can go now; False leaves it to the
         subscription."""
         global direct_sends
+        if event.sequence <= self.last:
+            return True  # sent already (the subscription would drop it)
         if event.sequence != self.last + 1 or not self.route.is_current():
             return False
         try:

@@ -22,7 +22,14 @@ from app import models
 from app.errors import ErrorCode, NotFound
 from app.events import Resync
 from app.graphql.context import Context, Info
-from app.graphql.fanout import DirectFeed, current_route, graphql_action, subscription_executor
+from app.graphql.fanout import (
+    DirectFeed,
+    Parked,
+    current_route,
+    graphql_action,
+    resuming,
+    subscription_executor,
+)
 from app.graphql.scalars import BigInt
 from app.graphql.types import Action, parse_id
 from app.services import actions
@@ -91,29 +98,39 @@ class Subscription:
     ) -> AsyncGenerator[Action, None]:
         ctx = info.context
         company_id = ctx.company_id
-        # Taken before the first wait: both are set for this operation as it starts.
+        # Taken before the first wait: all are set for this operation as it starts.
         route, executor = current_route.get(), subscription_executor(info.operation)
-        async with ctx.bus.listen(company_id) as events:
-            latest = await actions.latest_sequence(ctx.runtime, company_id)
-            if after is not None and after > latest:
-                raise GraphQLError(
-                    f"after: {after} is beyond the latest change ({latest})",
-                    extensions={"code": ErrorCode.OUT_OF_RANGE.value},
-                )
-            last = latest if after is None else after
-            catch_up = after is not None
-            direct = None if route is None or executor is None else DirectFeed(route, executor)
-            events.direct = direct
+        resumed = resuming.get()
+        async with ctx.bus.listen(company_id, resume=resumed) as events:
+            direct = events.direct
+            if isinstance(direct, DirectFeed):
+                # Woken from parked (see below): on from the last change sent, whichever way.
+                last, catch_up = direct.last, False
+            else:
+                latest = await actions.latest_sequence(ctx.runtime, company_id)
+                if after is not None and after > latest:
+                    raise GraphQLError(
+                        f"after: {after} is beyond the latest change ({latest})",
+                        extensions={"code": ErrorCode.OUT_OF_RANGE.value},
+                    )
+                last = latest if after is None else after
+                catch_up = after is not None
+                if route is not None and executor is not None:
+                    direct = events.direct = DirectFeed(route, executor)
             while True:
                 if catch_up:
                     async for row in _changes_after(ctx, company_id, last):
                         last = row.sequence
                         yield Action.from_model(row)
                 events.advance(last)
-                if direct is not None:
+                if isinstance(direct, DirectFeed):
                     direct.last = last
+                    # Nothing to send: wait on the bus without a task. The next change goes
+                    # straight to the socket; anything else wakes this in a new task.
+                    if events.empty() and direct.route.park(events):
+                        raise Parked
                 event = await anext(events)
-                if direct is not None:
+                if isinstance(direct, DirectFeed):
                     last = direct.last  # it may have sent changes while this waited
                 # A gap: the missing changes are committed (numbers follow commit order).
                 catch_up = isinstance(event, Resync) or event.sequence > last + 1

@@ -82,6 +82,11 @@ class GatewayMetrics:
             "GraphQL subscriptions this process is serving.",
             registry=self.registry,
         )
+        self.subscriptions_parked = Gauge(
+            f"{PREFIX}_subscriptions_parked",
+            "Of those, idle ones waiting on the event bus without a task of their own.",
+            registry=self.registry,
+        )
         self.websockets_open = Gauge(
             f"{PREFIX}_websockets_open",
             "WebSocket connections open to this process.",
@@ -100,6 +105,12 @@ class DirectSendsCollector(Collector):
             "Live changes written straight to a subscriber's socket by the event bus, rather "
             "than through its subscription (app/graphql/fanout.py).",
             value=fanout.direct_sends,
+        )
+        yield CounterMetricFamily(
+            f"{PREFIX}_subscription_wakes",
+            "Parked subscriptions run again because a change needed more than a direct send "
+            "(a gap, a resync, a socket that could not take it at once).",
+            value=fanout.wakes,
         )
 
 
@@ -164,6 +175,7 @@ async def metrics_endpoint(request: Request) -> Response:
     metrics: GatewayMetrics = request.app.state.metrics
     runtime: Runtime = request.app.state.runtime
     metrics.subscriptions_open.set(runtime.bus.listener_count if runtime.bus else 0)
+    metrics.subscriptions_parked.set(runtime.bus.parked_count if runtime.bus else 0)
     metrics.websockets_open.set(request.app.state.websockets.open_count)
     fleet = CollectorRegistry()
     fleet.register(FleetCollector(await _fleet_snapshot(runtime)))

@@ -27,6 +27,7 @@ from starlette.websockets import WebSocket
 from strawberry.extensions import SchemaExtension
 
 from app.errors import ErrorCode
+from app.graphql.fanout import resuming
 from app.services.api_keys import revoked_marker
 
 if TYPE_CHECKING:
@@ -136,7 +137,13 @@ class RateLimitWebSocketOperations(SchemaExtension):
 
     async def on_execute(self) -> AsyncIterator[None]:
         context: Context = self.execution_context.context
-        if isinstance(context.request, WebSocket) and context.api_key_id is not None:
+        # A parked subscription woken up (app/graphql/fanout.py) was counted as it started.
+        resumed = resuming.get() is not None
+        if (
+            isinstance(context.request, WebSocket)
+            and context.api_key_id is not None
+            and not resumed
+        ):
             try:
                 await check_rate(
                     context.runtime.redis, context.runtime.settings, context.api_key_id

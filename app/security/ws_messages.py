@@ -7,11 +7,17 @@ answer. Here such a message closes the socket with 4400 (Bad Request) and a reas
 Each operation they start gets a `Route` (app/graphql/fanout.py): its id, its socket's
 synchronous send, and the handler's register of running operations, through which a live
 change can reach the client without waking the operation.
+
+The graphql-transport-ws handler also keeps parked subscriptions: an idle `actions`
+subscription ends its task and leaves its listener on the event bus (`Route.park`); the
+handler holds the listener, takes it off the bus when the operation ends, and gives it to a
+new run of the operation when a change needs more than a direct send (`wake`).
 """
 
 from __future__ import annotations
 
-from typing import Any, Final
+import asyncio
+from typing import TYPE_CHECKING, Any, Final
 
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -19,8 +25,13 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
 from app.graphql.context import Context
-from app.graphql.fanout import routed
+from app.graphql.fanout import Parked, resuming, routed
 from app.ws_protocol import SEND_FRAME_NOW
+
+if TYPE_CHECKING:
+    from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import Operation
+
+    from app.events import Listener
 
 BAD_REQUEST: Final = 4400
 _STARTS: Final = ("subscribe", "start")  # graphql-transport-ws, graphql-ws
@@ -55,6 +66,11 @@ def _send_now(websocket: Any) -> Any:
 
 
 class CheckedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Subscriptions waiting on the event bus without a task: their listeners, by id.
+        self.parked: dict[str, Listener] = {}
+
     async def handle_message(self, message: Any) -> None:
         problem = shape_problem(message)
         if problem is not None:
@@ -62,9 +78,65 @@ class CheckedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             return
         await super().handle_message(message)
 
+    async def handle_connection_init(self, message: Any) -> None:
+        await super().handle_connection_init(message)
+        # Cancelled by now; kept, its exception's traceback would hold its frames (about
+        # 1.4 KiB) for the connection's life.
+        self.connection_init_timeout_task = None
+
     async def handle_subscribe(self, message: Any) -> None:
-        with routed(_send_now(self.websocket), self.operations, message["id"], "next"):
+        with routed(_send_now(self.websocket), self.operations, message["id"], "next", self):
             await super().handle_subscribe(message)
+
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        resumed = resuming.get()
+        try:
+            await super().run_operation(operation)
+        except Parked:
+            pass  # its listener is in self.parked
+        finally:
+            # A woken subscription that ended before it took its listener back.
+            if resumed is not None and not resumed.parked:
+                self.context.bus.release(resumed)
+
+    def park(self, operation_id: str, listener: Listener) -> bool:
+        if operation_id not in self.operations:
+            return False  # stopped meanwhile: its task ends as usual
+        self.parked[operation_id] = listener
+        return True
+
+    def wake(self, operation_id: str) -> None:
+        """Run a parked subscription again, on its listener (called by the event bus)."""
+        listener = self.parked.pop(operation_id, None)
+        operation = self.operations.get(operation_id)
+        if listener is None:
+            return
+        if operation is None:
+            self.context.bus.release(listener)
+            return
+        task = operation.task
+        if task is not None and not task.done():
+            # Still leaving its parked run: the new one starts once it has left.
+            task.add_done_callback(lambda _: self._resume(operation, listener))
+        else:
+            self._resume(operation, listener)
+
+    def _resume(self, operation: Operation[Context, None], listener: Listener) -> None:
+        if self.operations.get(operation.id) is not operation:
+            self.context.bus.release(listener)
+            return
+        token = resuming.set(listener)
+        try:
+            operation.task = asyncio.create_task(self.run_operation(operation))
+        finally:
+            resuming.reset(token)
+        operation.task.add_done_callback(self._task_done)
+
+    async def cleanup_operation(self, operation_id: str) -> None:
+        listener = self.parked.pop(operation_id, None)
+        if listener is not None:
+            self.context.bus.release(listener)
+        await super().cleanup_operation(operation_id)
 
 
 class CheckedGraphQLWSHandler(BaseGraphQLWSHandler[Context, None]):
