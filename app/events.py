@@ -133,7 +133,10 @@ class Listener:
         events.put_nowait(event)
         wake, self.wake = self.wake, None
         if wake is not None:
-            wake()
+            try:
+                wake()
+            except Exception:  # never the bus's problem: the others still get theirs
+                log.exception("could not wake a parked subscription")
 
     def lagging(self, latest: int) -> bool:
         """Whether this listener has missed a change for a whole check interval."""

@@ -252,8 +252,20 @@ class _SharedRun:
 # as they create its task, which inherits it.
 current_route: ContextVar[Route | None] = ContextVar("current_route", default=None)
 # The parked listener that a woken subscription takes over: set by the handler as it makes
-# the subscription's new task, which inherits it.
+# the subscription's new task, which inherits it; the subscription takes it (`take_resumed`).
 resuming: ContextVar[Listener | None] = ContextVar("resuming", default=None)
+
+
+def take_resumed() -> Listener | None:
+    """The listener this run of a subscription takes back from parked, if it was woken.
+
+    Taken once: the handler releases one still here when the run ends, which no run took.
+    """
+    listener = resuming.get()
+    resuming.set(None)
+    return listener
+
+
 # Live changes written straight to sockets, and parked subscriptions woken, since the
 # process started (/metrics).
 direct_sends = 0

@@ -27,8 +27,8 @@ from app.graphql.fanout import (
     Parked,
     current_route,
     graphql_action,
-    resuming,
     subscription_executor,
+    take_resumed,
 )
 from app.graphql.scalars import BigInt
 from app.graphql.types import Action, parse_id
@@ -100,8 +100,7 @@ class Subscription:
         company_id = ctx.company_id
         # Taken before the first wait: all are set for this operation as it starts.
         route, executor = current_route.get(), subscription_executor(info.operation)
-        resumed = resuming.get()
-        async with ctx.bus.listen(company_id, resume=resumed) as events:
+        async with ctx.bus.listen(company_id, resume=take_resumed()) as events:
             direct = events.direct
             if isinstance(direct, DirectFeed):
                 # Woken from parked (see below): on from the last change sent, whichever way.

@@ -89,15 +89,15 @@ class CheckedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await super().handle_subscribe(message)
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
-        resumed = resuming.get()
         try:
             await super().run_operation(operation)
         except Parked:
             pass  # its listener is in self.parked
         finally:
-            # A woken subscription that ended before it took its listener back.
-            if resumed is not None and not resumed.parked:
-                self.context.bus.release(resumed)
+            # Woken, but ended before it took its listener back (`take_resumed`).
+            untaken = resuming.get()
+            if untaken is not None:
+                self.context.bus.release(untaken)
 
     def park(self, operation_id: str, listener: Listener) -> bool:
         if operation_id not in self.operations:
