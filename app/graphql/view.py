@@ -13,7 +13,6 @@ from starlette.responses import Response
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types import ExecutionResult
-from strawberry.types.unset import UNSET
 
 from app.errors import ErrorCode
 from app.graphql import http_cache, persisted_queries
@@ -75,7 +74,7 @@ class GraphQLView(GraphQL[Context, None]):
             scope[PRINCIPAL_SCOPE_KEY] = principal
             request = Request(scope, replaying(body, receive))
         try:
-            response = await self.run(request)
+            response = http_cache.revalidated(request, await self.run(request))
         except HTTPException as exc:
             # Strawberry answers in plain text; clients of a GraphQL API expect its error shape.
             refusal = Refusal(exc.status_code, ErrorCode.BAD_REQUEST, exc.reason)
@@ -93,12 +92,6 @@ class GraphQLView(GraphQL[Context, None]):
         return super().should_render_graphql_ide(request) and (
             request.query_params.get("extensions") is None
         )
-
-    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
-        response = await super().run(request, context, root_value)
-        if isinstance(request, Request) and isinstance(response, Response):
-            return http_cache.revalidated(request, response)
-        return response
 
     async def execute_single(
         self,
@@ -172,6 +165,8 @@ class GraphQLView(GraphQL[Context, None]):
             )
         context.authenticated_company_id = principal.company_id
         context.api_key_id = principal.key_id
+        # Read once, for the key: not kept for the connection's life.
+        context.connection_params = None
         return None
 
     async def render_graphql_ide(self, request: Request) -> Response:
