@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import orjson
@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 
 from app.memory import release_free_memory
 from app.models import Action
+from app.sequence_reads import LatestSequences, SequenceReads
 from app.waiting import Inbox
 
 if TYPE_CHECKING:
@@ -49,8 +50,6 @@ class Resync:
 
 RESYNC: Final = Resync()
 Event = Action | Resync
-# Reads the latest change number of each of these companies from the database.
-LatestSequences = Callable[[list[int]], Awaitable[dict[int, int]]]
 
 
 def channel(company_id: int) -> str:
@@ -173,6 +172,7 @@ class EventBus:
         self._ready = asyncio.Event()
         self._ready_timeout = ready_timeout
         self._latest_sequences = latest_sequences
+        self._reads = None if latest_sequences is None else SequenceReads(latest_sequences)
         self._check_interval = check_interval
         self._tasks: list[asyncio.Task[None]] = []
         self._count = 0
@@ -198,6 +198,12 @@ class EventBus:
     @property
     def listener_count(self) -> int:
         return self._count
+
+    async def latest_sequence(self, company_id: int) -> int:
+        """The company's latest change number, read after this call began, with others'."""
+        if self._reads is None:
+            raise RuntimeError("this bus was made without a database to read")
+        return await self._reads.latest(company_id)
 
     @property
     def parked_count(self) -> int:

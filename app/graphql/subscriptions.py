@@ -106,7 +106,7 @@ class Subscription:
                 # Woken from parked (see below): on from the last change sent, whichever way.
                 last, catch_up = direct.last, False
             else:
-                latest = await actions.latest_sequence(ctx.runtime, company_id)
+                latest = await ctx.bus.latest_sequence(company_id)
                 if after is not None and after > latest:
                     raise GraphQLError(
                         f"after: {after} is beyond the latest change ({latest})",

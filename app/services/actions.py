@@ -394,15 +394,6 @@ async def list_actions(
     return rows[:limit], len(rows) > limit
 
 
-async def latest_sequence(rt: Runtime, company_id: int) -> int:
-    """The sequence number of the company's latest action change (0 before the first)."""
-    async with rt.reads() as session:
-        value = await session.scalar(
-            select(col(Company.action_sequence)).where(col(Company.id) == company_id)
-        )
-    return int(value or 0)
-
-
 async def latest_sequences(sessions: SessionFactory, company_ids: list[int]) -> dict[int, int]:
     """The latest change number of each company, in one query per 500 companies."""
     found: dict[int, int] = {}
