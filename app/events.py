@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import orjson
@@ -26,7 +26,7 @@ from redis.exceptions import RedisError
 
 from app.memory import release_free_memory
 from app.models import Action
-from app.sequence_reads import LatestSequences, SequenceReads
+from app.services.batching import Batcher
 from app.waiting import Inbox
 
 if TYPE_CHECKING:
@@ -50,6 +50,8 @@ class Resync:
 
 RESYNC: Final = Resync()
 Event = Action | Resync
+# Reads the latest change number of each of these companies from the database.
+LatestSequences = Callable[[list[int]], Awaitable[dict[int, int]]]
 
 
 def channel(company_id: int) -> str:
@@ -172,7 +174,8 @@ class EventBus:
         self._ready = asyncio.Event()
         self._ready_timeout = ready_timeout
         self._latest_sequences = latest_sequences
-        self._reads = None if latest_sequences is None else SequenceReads(latest_sequences)
+        # Where new subscriptions start, read together (`latest_sequence`).
+        self._starts: Batcher[int, int] = Batcher(self._read_starts)
         self._check_interval = check_interval
         self._tasks: list[asyncio.Task[None]] = []
         self._count = 0
@@ -200,10 +203,21 @@ class EventBus:
         return self._count
 
     async def latest_sequence(self, company_id: int) -> int:
-        """The company's latest change number, read after this call began, with others'."""
-        if self._reads is None:
+        """The company's latest change number (0 before any), read after this call began.
+
+        Each `actions` subscription reads it as it starts, once it listens. When thousands
+        connect at once (a restart, a deploy), that was a query each, queued on the pool;
+        batched (app/services/batching.py), those who ask while one read runs share the next.
+        Never a number read before the call: a subscriber would miss a change committed
+        between that read and its listening, from the database and from the bus alike.
+        """
+        return await self._starts.submit(company_id)
+
+    async def _read_starts(self, company_ids: list[int]) -> list[int]:
+        if self._latest_sequences is None:
             raise RuntimeError("this bus was made without a database to read")
-        return await self._reads.latest(company_id)
+        latest = await self._latest_sequences(sorted(set(company_ids)))
+        return [latest.get(company_id, 0) for company_id in company_ids]
 
     @property
     def parked_count(self) -> int:

@@ -19,7 +19,7 @@ from app.services.actions import (
     latest_sequences,
     write_creates,
 )
-from app.services.api_keys import TrustedKeys
+from app.services.api_keys import Principal, TrustedKeys, read_keys
 from app.services.batching import Batcher
 
 if TYPE_CHECKING:
@@ -65,12 +65,16 @@ class Runtime:
     reads: SessionFactory = field(init=False)
     # Concurrent creates share one transaction and one Redis round trip.
     creates: Batcher[NewAction, Created] = field(init=False)
+    # Concurrent reads of API keys (by hash) share one query: a storm of connections
+    # authenticates in a few reads.
+    key_reads: Batcher[str, Principal | None] = field(init=False)
 
     def __post_init__(self) -> None:
         self.reads = create_session_factory(self.read_engine or self.engine)
         self.creates = Batcher(
             functools.partial(write_creates, self), max_size=MAX_CREATE_BATCH, shielded=True
         )
+        self.key_reads = Batcher(functools.partial(read_keys, self.reads))
 
     @classmethod
     async def start(cls, settings: Settings, *, listen: bool) -> Runtime:

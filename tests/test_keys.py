@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -11,7 +12,7 @@ from sqlmodel import col, select
 
 from app.models import ApiKey
 from app.runtime import Runtime
-from app.services.api_keys import hash_key, revoke_key
+from app.services.api_keys import create_company, hash_key, list_keys, revoke_key
 from tests.support import ROOT, Caller, close_code, command, wait_until
 
 
@@ -150,3 +151,22 @@ async def add_key(runtime: Runtime, caller: Caller) -> tuple[int, str]:
     row, raw = await create_key(runtime.sessions, int(caller.company_id), "spare")
     assert row.id is not None
     return row.id, raw
+
+
+async def test_keys_read_together_are_each_answered_for_themselves(runtime: Runtime) -> None:
+    """Concurrent reads of keys share queries (`Runtime.key_reads`), yet each gets its own
+    key's answer: live keys of two companies, a revoked one, one that never was."""
+    one, one_key = await create_company(runtime.sessions, "Keys read together one")
+    two, two_key = await create_company(runtime.sessions, "Keys read together two")
+    gone, gone_key = await create_company(runtime.sessions, "Keys read together gone")
+    gone_row = (await list_keys(runtime.sessions, int(gone.id or 0)))[0]
+    await revoke_key(runtime.sessions, None, int(gone_row.id or 0))
+    digests = [hash_key(k) for k in (one_key, two_key, gone_key, "agw_never", one_key)]
+    read = await asyncio.gather(*(runtime.key_reads.submit(d) for d in digests))
+    assert [None if p is None else p.company_id for p in read] == [
+        one.id,
+        two.id,
+        None,
+        None,
+        one.id,
+    ]

@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from app.errors import ErrorCode
 from app.security.rate_limit import Counted, RateLimitExceeded, check_rate
-from app.services.api_keys import Principal, bearer_token, hash_key, read_key
+from app.services.api_keys import Principal, bearer_token, hash_key
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -68,7 +68,7 @@ async def admit(runtime: Runtime, authorization: str | None) -> Principal | Refu
     principal = trusted.get(digest)
     read = principal is None
     if principal is None:
-        principal = await read_key(runtime.reads, digest)
+        principal = await runtime.key_reads.submit(digest)
         if principal is None:
             return unauthenticated(authorization)
     try:
@@ -80,7 +80,7 @@ async def admit(runtime: Runtime, authorization: str | None) -> Principal | Refu
         return unauthenticated(authorization)
     if counted is Counted.UNCHECKED:
         trusted.forget(digest)
-        if not read and await read_key(runtime.reads, digest) is None:
+        if not read and await runtime.key_reads.submit(digest) is None:
             return unauthenticated(authorization)
     elif read:
         trusted.put(digest, principal)

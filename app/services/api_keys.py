@@ -146,17 +146,34 @@ async def authenticate(sessions: SessionFactory, authorization: str | None) -> P
 
 async def read_key(sessions: SessionFactory, digest: str) -> Principal | None:
     """The live key with this hash, read from the database."""
+    return (await read_keys(sessions, [digest]))[0]
+
+
+async def read_keys(sessions: SessionFactory, digests: list[str]) -> list[Principal | None]:
+    """The live key with each of these hashes (None where there is none), in one query.
+
+    The gateway reads keys through `Runtime.key_reads`, which batches the reads of concurrent
+    requests and connections (app/services/batching.py): each still begins after its caller
+    asked, so a revoked key is refused as soon as its row says so.
+    """
     async with sessions() as session:
-        row = (
+        rows = (
             await session.execute(
                 select(col(ApiKey.id), col(ApiKey.key_hash), col(ApiKey.company_id)).where(
-                    col(ApiKey.key_hash) == digest, col(ApiKey.revoked_at).is_(None)
+                    col(ApiKey.key_hash).in_(sorted(set(digests))),
+                    col(ApiKey.revoked_at).is_(None),
                 )
             )
-        ).first()
-    if row is None or not secrets.compare_digest(row.key_hash, digest):
-        return None
-    return Principal(key_id=int(row.id), company_id=int(row.company_id))
+        ).all()
+    found = {row.key_hash: row for row in rows}
+    principals: list[Principal | None] = []
+    for digest in digests:
+        row = found.get(digest)
+        if row is None or not secrets.compare_digest(row.key_hash, digest):
+            principals.append(None)
+        else:
+            principals.append(Principal(key_id=int(row.id), company_id=int(row.company_id)))
+    return principals
 
 
 async def create_key(
