@@ -145,7 +145,8 @@ def _subscription_rows(name: str, of: dict[str, Any]) -> list[str]:
             f"   {name:<7} {level['subscribers']:>6} idle subscribers: "
             f"{level['per_subscriber_kib']:.1f} KiB each (RSS {level['rss_before_kib'] / 1024:.0f}"
             f" → {level['rss_with_kib'] / 1024:.0f} MiB); after they left "
-            f"{level['rss_after_kib'] / 1024:.0f} MiB = {level['after_ratio']:.2f}x before"
+            f"{level['rss_after_kib'] / 1024:.0f} MiB = {level['after_ratio']:.2f}x before; "
+            f"{level['connect_cpu_ms_per_subscriber']:.2f} ms server CPU each to connect"
         )
     delivery = of["delivery"]
     if delivery:

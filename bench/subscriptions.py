@@ -204,10 +204,13 @@ async def level(
     await server.wait_for(0, 0, 60)
     before = await server.settled_rss(sizes.settle_seconds)
     clients = Clients()
+    cpu_before = cpu_seconds(server.pid)
     await clients.start(server.port, keys, count)
     if clients.ready != count:
         raise RuntimeError(f"{clients.failed} of {count} subscribers could not connect")
     await server.wait_for(count, count, 60 + count / 50)
+    # All at once, as after a restart: handshake, key, subscription, where it starts.
+    connect_cpu = cpu_seconds(server.pid) - cpu_before
     with_them = await server.settled_rss(sizes.settle_seconds)
     delivery: dict[str, Any] = {}
     if count == sizes.delivery_subscribers:
@@ -222,6 +225,7 @@ async def level(
         "rss_after_kib": after,
         "per_subscriber_kib": (with_them - before) / count,
         "after_ratio": after / before,
+        "connect_cpu_ms_per_subscriber": 1000 * connect_cpu / count,
     }
     return memory, delivery
 

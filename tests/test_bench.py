@@ -121,6 +121,7 @@ def test_subscriptions_memory_and_delivery_are_measured(
             for key in ("rss_before_kib", "rss_with_kib", "rss_after_kib"):
                 assert positive(level[key])
             assert math.isfinite(level["per_subscriber_kib"]) and sane_ratio(level["after_ratio"])
+            assert level["connect_cpu_ms_per_subscriber"] >= 0  # in ticks, as below
         delivery = measured["delivery"]
         assert delivery["subscribers"] > 0 and delivery["events"] > 0
         # CPU time is counted in 10 ms ticks: a few events to a few subscribers may read 0.

@@ -6,9 +6,10 @@ import base64
 import binascii
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from redis.exceptions import RedisError
+from sqlalchemy import bindparam
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -394,17 +395,19 @@ async def list_actions(
     return rows[:limit], len(rows) > limit
 
 
+# Made once: a statement built per read leaves its parameters in reference cycles.
+_LATEST_SEQUENCES: Final = select(col(Company.id), col(Company.action_sequence)).where(
+    col(Company.id).in_(bindparam("companies", expanding=True))
+)
+
+
 async def latest_sequences(sessions: SessionFactory, company_ids: list[int]) -> dict[int, int]:
     """The latest change number of each company, in one query per 500 companies."""
     found: dict[int, int] = {}
     async with sessions() as session:
         for start in range(0, len(company_ids), 500):
             chunk = company_ids[start : start + 500]
-            rows = await session.execute(
-                select(col(Company.id), col(Company.action_sequence)).where(
-                    col(Company.id).in_(chunk)
-                )
-            )
+            rows = await session.execute(_LATEST_SEQUENCES, {"companies": chunk})
             found.update({cid: seq for cid, seq in rows.all() if cid is not None})
     return found
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from redis.exceptions import RedisError
+from sqlalchemy import bindparam
 from sqlmodel import col, select
 
 from app.actions.base import DataField
@@ -144,6 +145,13 @@ async def authenticate(sessions: SessionFactory, authorization: str | None) -> P
     return await read_key(sessions, hash_key(token))
 
 
+# Made once: a statement built per read leaves its parameters in reference cycles.
+_LIVE_KEYS: Final = select(col(ApiKey.id), col(ApiKey.key_hash), col(ApiKey.company_id)).where(
+    col(ApiKey.key_hash).in_(bindparam("digests", expanding=True)),
+    col(ApiKey.revoked_at).is_(None),
+)
+
+
 async def read_key(sessions: SessionFactory, digest: str) -> Principal | None:
     """The live key with this hash, read from the database."""
     return (await read_keys(sessions, [digest]))[0]
@@ -157,14 +165,7 @@ async def read_keys(sessions: SessionFactory, digests: list[str]) -> list[Princi
     asked, so a revoked key is refused as soon as its row says so.
     """
     async with sessions() as session:
-        rows = (
-            await session.execute(
-                select(col(ApiKey.id), col(ApiKey.key_hash), col(ApiKey.company_id)).where(
-                    col(ApiKey.key_hash).in_(sorted(set(digests))),
-                    col(ApiKey.revoked_at).is_(None),
-                )
-            )
-        ).all()
+        rows = (await session.execute(_LIVE_KEYS, {"digests": sorted(set(digests))})).all()
     found = {row.key_hash: row for row in rows}
     principals: list[Principal | None] = []
     for digest in digests:
