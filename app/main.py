@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final
 
@@ -47,15 +47,16 @@ class Gateway(Starlette):
         super().__init__(**kwargs)
         self.graphql_websocket = graphql_websocket
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Coroutine[Any, Any, None]:
+        # Not a coroutine itself: it hands over the one to await, and keeps no frame of its
+        # own for the WebSocket's whole life.
         if (
             scope["type"] == "websocket"
             and scope["path"].removeprefix(scope.get("root_path", "")) == GRAPHQL_PATH
         ):
             scope["app"] = self
-            await self.graphql_websocket(scope, receive, send)
-            return
-        await super().__call__(scope, receive, send)
+            return self.graphql_websocket(scope, receive, send)  # type: ignore[return-value]
+        return super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None, *, dev_api_key: str | None = None) -> Gateway:

@@ -141,6 +141,9 @@ def uvicorn_config(app: Starlette, settings: Settings) -> uvicorn.Config:
         port=settings.port,
         log_config=None,
         log_level="info",
+        # Said, not guessed: uvicorn guesses from whether the app's __call__ is a coroutine
+        # function, and the gateway's returns its coroutine instead (`Gateway`).
+        interface="asgi3",
         ws=ws,
         ws_per_message_deflate=settings.ws_per_message_deflate,
     )
