@@ -164,8 +164,8 @@ class EventBus:
     def __init__(
         self,
         redis_url: str,
+        latest_sequences: LatestSequences,
         *,
-        latest_sequences: LatestSequences | None = None,
         check_interval: float = 5.0,
         ready_timeout: float = 5.0,
     ) -> None:
@@ -186,8 +186,7 @@ class EventBus:
 
     async def start(self) -> None:
         self._tasks.append(asyncio.create_task(self._run(), name="event-bus"))
-        if self._latest_sequences is not None:
-            self._tasks.append(asyncio.create_task(self._check(), name="event-bus-check"))
+        self._tasks.append(asyncio.create_task(self._check(), name="event-bus-check"))
 
     async def stop(self) -> None:
         if self._trim is not None:
@@ -214,8 +213,6 @@ class EventBus:
         return await self._starts.submit(company_id)
 
     async def _read_starts(self, company_ids: list[int]) -> list[int]:
-        if self._latest_sequences is None:
-            raise RuntimeError("this bus was made without a database to read")
         latest = await self._latest_sequences(sorted(set(company_ids)))
         return [latest.get(company_id, 0) for company_id in company_ids]
 
@@ -315,7 +312,6 @@ class EventBus:
             listener.deliver(action)
 
     async def _check(self) -> None:
-        assert self._latest_sequences is not None
         while True:
             await asyncio.sleep(self._check_interval)
             companies = list(self._listeners)

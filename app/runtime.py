@@ -96,7 +96,7 @@ class Runtime:
         if listen:
             runtime.bus = EventBus(
                 redis_url(settings),
-                latest_sequences=functools.partial(latest_sequences, runtime.reads),
+                functools.partial(latest_sequences, runtime.reads),
                 check_interval=settings.subscription_check_seconds,
             )
             await runtime.bus.start()

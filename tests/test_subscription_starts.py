@@ -1,88 +1,114 @@
 """Where new subscriptions start, read for many at once (`EventBus.latest_sequence`): one
 read in flight, everyone who asks meanwhile in the next one, and nobody given a number read
-before they asked. The reads here are gated by the test, to hold one in flight at will; the
-gateway's read is the real query, which the subscription suites run."""
+before they asked. The reads are the real query on the real database; the test holds each
+one's answer until it says go, to keep a read in flight at will."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pytest
+from sqlmodel import col, update
 
 from app.events import EventBus
+from app.models import Company
+from app.runtime import Runtime
+from app.services.actions import latest_sequences
+from app.services.api_keys import create_company
 
 
-class GatedReads:
-    """A read of the latest numbers that waits for the test's go; the companies of each."""
+class HeldReads:
+    """The product's read of the latest numbers, its answer held until `go`."""
 
-    def __init__(self) -> None:
-        self.latest: dict[int, int] = {}
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
         self.reads: list[list[int]] = []
         self.go = asyncio.Event()
         self.fail: Exception | None = None
 
     async def __call__(self, company_ids: list[int]) -> dict[int, int]:
         self.reads.append(company_ids)
-        snapshot = dict(self.latest)  # what the database holds as the read begins
+        answer = await latest_sequences(self.runtime.reads, company_ids)
         await self.go.wait()
         if self.fail is not None:
             raise self.fail
-        return {company: snapshot[company] for company in company_ids if company in snapshot}
+        return answer
 
 
-def _bus(gated: GatedReads) -> EventBus:
+def _bus(reads: HeldReads) -> EventBus:
     # Never started: it reads where subscriptions start, and listens to nothing.
-    return EventBus("redis://127.0.0.1:1/0", latest_sequences=gated)
+    return EventBus("redis://127.0.0.1:1/0", reads)
+
+
+async def _company(runtime: Runtime) -> int:
+    company, _ = await create_company(runtime.sessions, f"Starts {uuid.uuid4().hex[:8]}")
+    assert company.id is not None
+    return company.id
+
+
+async def _committed_change(runtime: Runtime, company_id: int) -> None:
+    """The company's change number moves on, as a committed change moves it."""
+    async with runtime.sessions.begin() as session:
+        await session.execute(
+            update(Company)
+            .where(col(Company.id) == company_id)
+            .values(action_sequence=Company.action_sequence + 1)
+        )
 
 
 async def _settle() -> None:
-    for _ in range(5):
-        await asyncio.sleep(0)
+    for _ in range(20):
+        await asyncio.sleep(0.01)
 
 
-async def test_askers_during_a_read_share_the_next_one_and_see_what_came_before_they_asked() -> (
-    None
-):
-    gated = GatedReads()
-    bus = _bus(gated)
-    gated.latest = {1: 10, 2: 20}
-    first = asyncio.ensure_future(bus.latest_sequence(1))
+async def test_askers_during_a_read_share_the_next_one_and_see_what_came_before_they_asked(
+    runtime: Runtime,
+) -> None:
+    one, two = await _company(runtime), await _company(runtime)
+    never = two + 1_000_000
+    held = HeldReads(runtime)
+    bus = _bus(held)
+    first = asyncio.ensure_future(bus.latest_sequence(one))
     await _settle()
-    assert gated.reads == [[1]]
+    assert held.reads == [[one]]
 
     # A change committed while that read is in flight: those who ask now must see it.
-    gated.latest[1] = 11
-    later = [asyncio.ensure_future(bus.latest_sequence(company)) for company in (1, 2, 1, 3)]
+    await _committed_change(runtime, one)
+    later = [asyncio.ensure_future(bus.latest_sequence(c)) for c in (one, two, one, never)]
     await _settle()
-    assert gated.reads == [[1]], "nobody joins a read begun before they asked"
-    gated.go.set()
-    assert await first == 10
-    assert [await asker for asker in later] == [11, 20, 11, 0]
-    assert gated.reads == [[1], [1, 2, 3]], "everyone who asked meanwhile, in one read"
+    assert held.reads == [[one]], "nobody joins a read begun before they asked"
+    held.go.set()
+    assert await first == 0
+    assert [await asker for asker in later] == [1, 0, 1, 0]
+    assert held.reads == [[one], [one, two, never]], "everyone who asked meanwhile, in one read"
 
 
-async def test_an_error_reaches_each_asker_of_that_read_and_the_next_read_runs() -> None:
-    gated = GatedReads()
-    bus = _bus(gated)
-    gated.latest = {1: 5}
-    gated.fail = ConnectionError("the database is away")
-    failing = [asyncio.ensure_future(bus.latest_sequence(1)) for _ in range(3)]
-    gated.go.set()
+async def test_an_error_reaches_each_asker_of_that_read_and_the_next_read_runs(
+    runtime: Runtime,
+) -> None:
+    company = await _company(runtime)
+    held = HeldReads(runtime)
+    bus = _bus(held)
+    held.fail = ConnectionError("the database is away")
+    failing = [asyncio.ensure_future(bus.latest_sequence(company)) for _ in range(3)]
+    held.go.set()
     for asker in failing:
         with pytest.raises(ConnectionError, match="database is away"):
             await asker
-    gated.fail = None
-    assert await bus.latest_sequence(1) == 5
+    held.fail = None
+    assert await bus.latest_sequence(company) == 0
 
 
-async def test_an_asker_that_gives_up_does_not_end_the_others_read() -> None:
-    gated = GatedReads()
-    bus = _bus(gated)
-    gated.latest = {1: 7}
-    leaving, staying = (asyncio.ensure_future(bus.latest_sequence(1)) for _ in range(2))
+async def test_an_asker_that_gives_up_does_not_end_the_others_read(runtime: Runtime) -> None:
+    company = await _company(runtime)
+    await _committed_change(runtime, company)
+    held = HeldReads(runtime)
+    bus = _bus(held)
+    leaving, staying = (asyncio.ensure_future(bus.latest_sequence(company)) for _ in range(2))
     await _settle()
     leaving.cancel()
     await _settle()
-    gated.go.set()
-    assert await staying == 7
+    held.go.set()
+    assert await staying == 1
     assert leaving.cancelled()

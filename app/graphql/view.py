@@ -26,7 +26,7 @@ from app.security.http import (
     unauthenticated,
 )
 from app.security.ws_messages import CheckedGraphQLWSHandler, CheckedTransportWSHandler
-from app.services.api_keys import Principal, bearer_token, hash_key
+from app.services.api_keys import Principal, authenticate
 from app.web.pages import explorer
 
 if TYPE_CHECKING:
@@ -148,11 +148,7 @@ class GraphQLView(GraphQL[Context, None]):
         params = context.connection_params if isinstance(context.connection_params, dict) else {}
         header = params.get("Authorization", params.get("authorization"))
         authorization = header if isinstance(header, str) else None
-        token = bearer_token(authorization)
-        # Read now (with any other connections' reads): a revoked key is refused at once.
-        principal = (
-            None if token is None else await context.runtime.key_reads.submit(hash_key(token))
-        )
+        principal = await authenticate(context.runtime.key_reads.submit, authorization)
         if principal is None:
             refusal = unauthenticated(authorization)
             raise ConnectionRejectionError(

@@ -19,7 +19,7 @@ from app.errors import ErrorCode, NotFound, Problem, ValidationFailed
 from app.models import ApiKey, Company, utcnow
 
 if TYPE_CHECKING:
-    from collections.abc import Collection
+    from collections.abc import Awaitable, Callable, Collection
 
     from redis.asyncio import Redis
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -132,8 +132,11 @@ def bearer_token(header: str | None) -> str | None:
     return token if 0 < len(token) <= 200 and token.isascii() else None
 
 
-async def authenticate(sessions: SessionFactory, authorization: str | None) -> Principal | None:
-    """The live key an `Authorization: Bearer <key>` value names, if any.
+async def authenticate(
+    read: Callable[[str], Awaitable[Principal | None]], authorization: str | None
+) -> Principal | None:
+    """The live key an `Authorization: Bearer <key>` value names, if any, by `read` (a key
+    by its hash: `Runtime.key_reads.submit` in the gateway, batched, or `read_key`).
 
     Read from the database on every call, so that a revoked key is refused at once by every
     gateway. The lookup is by hash (the index cannot leak timing about the raw key); the final
@@ -142,7 +145,7 @@ async def authenticate(sessions: SessionFactory, authorization: str | None) -> P
     token = bearer_token(authorization)
     if token is None:
         return None
-    return await read_key(sessions, hash_key(token))
+    return await read(hash_key(token))
 
 
 # Made once: a statement built per read leaves its parameters in reference cycles.
