@@ -16,6 +16,7 @@ from starlette.staticfiles import StaticFiles
 from app import rest
 from app.cors import cors_middleware
 from app.graphql.schema import build_schema
+from app.graphql.starts import StartGate
 from app.graphql.view import GraphQLView
 from app.observability.health import Readiness, healthz
 from app.observability.metrics import GatewayMetrics, metrics_endpoint
@@ -89,7 +90,9 @@ def create_app(settings: Settings | None = None, *, dev_api_key: str | None = No
         connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_seconds),
         max_subscriptions_per_connection=settings.ws_max_subscriptions_per_connection,
     )
-    metrics = GatewayMetrics()
+    # WebSocket operations set up a few at a time, so that a reconnect storm's peak is bounded.
+    starts = StartGate(settings.ws_starts_at_once, settings.ws_start_patience_seconds)
+    metrics = GatewayMetrics(starts)
     websockets = OpenWebSockets()
     routes = [
         Route("/", board),
@@ -119,4 +122,5 @@ def create_app(settings: Settings | None = None, *, dev_api_key: str | None = No
     app.state.dev_api_key = dev_api_key
     # Authenticated WebSockets by API key: capped per key, closed when their key is revoked.
     app.state.connections = Connections(settings.ws_max_connections_per_key)
+    app.state.starts = starts
     return app

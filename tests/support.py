@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import websockets
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func
 from sqlmodel import col, select
 
@@ -93,6 +94,30 @@ async def wait_until(
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what}: not after {timeout}s")
         await asyncio.sleep(0.05)
+
+
+async def gateway_metrics(base_url: str) -> dict[str, float]:
+    """The gateway's own series (actions_gateway_…), by sample name without that prefix."""
+    async with httpx.AsyncClient(base_url=base_url) as client:
+        text = (await client.get("/metrics")).text
+    return {
+        sample.name.removeprefix("actions_gateway_"): float(sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name.startswith("actions_gateway_")
+    }
+
+
+async def metrics_reach(base_url: str, what: str, **expected: float) -> dict[str, float]:
+    """Poll /metrics until each named series has its value; the last samples read."""
+    seen: dict[str, float] = {}
+
+    async def reached() -> bool:
+        seen.update(await gateway_metrics(base_url))
+        return all(seen.get(name) == value for name, value in expected.items())
+
+    await wait_until(reached, f"{what} ({expected}; last seen {seen})", timeout=30)
+    return seen
 
 
 async def close_code(ws: Any, timeout: float = 30) -> int:

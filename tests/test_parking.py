@@ -8,38 +8,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import httpx
-from prometheus_client.parser import text_string_to_metric_families
-
 from app.faults import CRASH_EXIT_CODE, Fault
 from tests.cluster import Cluster
-from tests.support import GraphQLSocket, wait_until
+from tests.support import GraphQLSocket, metrics_reach
 
 STREAM = "subscription($after: BigInt) { actions(after: $after) { id status sequence } }"
 WATCH = "subscription($id: ID!) { action(id: $id) { id status } }"
-
-
-async def _metrics(base_url: str) -> dict[str, float]:
-    async with httpx.AsyncClient(base_url=base_url) as client:
-        text = (await client.get("/metrics")).text
-    return {
-        sample.name: float(sample.value)
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name.startswith("actions_gateway_subscri")
-    }
-
-
-async def _until(base_url: str, what: str, **expected: float) -> dict[str, float]:
-    names = {f"actions_gateway_subscriptions_{name}": value for name, value in expected.items()}
-    seen: dict[str, float] = {}
-
-    async def reached() -> bool:
-        seen.update(await _metrics(base_url))
-        return all(seen.get(name) == value for name, value in names.items())
-
-    await wait_until(reached, f"{what} ({expected}; last seen {seen})", timeout=30)
-    return seen
 
 
 async def _changes(ws: GraphQLSocket, op: str, count: int) -> list[dict[str, Any]]:
@@ -70,7 +44,9 @@ async def test_an_idle_subscription_is_parked_and_leaves_the_bus_with_its_client
         # graphql-ws has no parking: its subscription keeps its task.
         await legacy.subscribe(STREAM)
         await modern.subscribe(WATCH, {"id": "999999"})  # not found: it ends at once
-        await _until(gateway, "one parked of two", open=2, parked=1)
+        await metrics_reach(
+            gateway, "one parked of two", subscriptions_open=2, subscriptions_parked=1
+        )
 
         created = [
             await caller.create_action("tag_app", {"app_id": app_id, "tag_text": f"p{n}"})
@@ -80,14 +56,22 @@ async def test_an_idle_subscription_is_parked_and_leaves_the_bus_with_its_client
         changes = await _changes(modern, op, 9)
         _in_order(changes)
         assert {change["id"] for change in changes} == {c["action"]["id"] for c in created}
-        assert await _until(gateway, "parked again", open=2, parked=1)
+        assert await metrics_reach(
+            gateway, "parked again", subscriptions_open=2, subscriptions_parked=1
+        )
 
         await modern.stop(op)
-        await _until(gateway, "stopped: off the bus", open=1, parked=0)
+        await metrics_reach(
+            gateway, "stopped: off the bus", subscriptions_open=1, subscriptions_parked=0
+        )
         # A new subscription on the same socket parks in turn; the socket's end frees it.
         await modern.subscribe(STREAM)
-        await _until(gateway, "a second one parked", open=2, parked=1)
-    await _until(gateway, "sockets closed: nothing left", open=0, parked=0)
+        await metrics_reach(
+            gateway, "a second one parked", subscriptions_open=2, subscriptions_parked=1
+        )
+    await metrics_reach(
+        gateway, "sockets closed: nothing left", subscriptions_open=0, subscriptions_parked=0
+    )
 
 
 async def test_a_parked_subscription_woken_by_a_gap_sends_what_it_missed_first(
@@ -99,7 +83,7 @@ async def test_a_parked_subscription_woken_by_a_gap_sends_what_it_missed_first(
 
     async with caller.websocket() as ws:
         op = await ws.subscribe(STREAM)
-        before = await _until(gateway, "parked", parked=1)
+        before = await metrics_reach(gateway, "parked", subscriptions_parked=1)
         # This worker commits the effect and dies before it can publish the change: the
         # stream's next published change comes after a gap.
         lost = await caller.create_action("note_app", {"app_id": app_id, "note_text": "x"})
@@ -117,6 +101,6 @@ async def test_a_parked_subscription_woken_by_a_gap_sends_what_it_missed_first(
         assert sequences == list(range(sequences[0], sequences[-1] + 1)), "no gap"
         lost_id = lost["action"]["id"]
         assert [c["status"] for c in seen if c["id"] == lost_id][-1] == "EXECUTED"
-        woken = await _until(gateway, "parked again", parked=1)
-    wakes = "actions_gateway_subscription_wakes_total"
+        woken = await metrics_reach(gateway, "parked again", subscriptions_parked=1)
+    wakes = "subscription_wakes_total"
     assert woken[wakes] > before[wakes]

@@ -9,10 +9,7 @@ import json
 from contextlib import AsyncExitStack
 from typing import Any
 
-import httpx
-from prometheus_client.parser import text_string_to_metric_families
-
-from tests.support import Caller, GraphQLSocket
+from tests.support import Caller, GraphQLSocket, gateway_metrics
 
 NARROW = "subscription { actions { id status sequence } }"
 WIDE = "subscription { actions { id type typeName data status version } }"
@@ -20,6 +17,7 @@ ALIASED = "subscription { actions { ident: id state: status } }"
 RESUMING = "subscription($after: BigInt) { actions(after: $after) { sequence status } }"
 TYPED = "subscription { actions { id typedData { ... on NoteAppData { appId noteText } } } }"
 WATCH = "subscription($id: ID!) { action(id: $id) { id status version } }"
+SENT_DIRECTLY = "subscription_changes_sent_directly_total"
 
 
 async def _first_of(ws: GraphQLSocket, op: str, field: str = "actions") -> dict[str, Any]:
@@ -115,16 +113,6 @@ async def test_subscribers_of_one_event_each_get_their_own_selection(
         assert first["id"] == own["action"]["id"]
 
 
-async def _sent_directly(base_url: str) -> float:
-    async with httpx.AsyncClient(base_url=base_url) as client:
-        text = (await client.get("/metrics")).text
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == "actions_gateway_subscription_changes_sent_directly_total":
-                return float(sample.value)
-    raise AssertionError("the direct sends are not counted")
-
-
 async def _raw_messages(ws: GraphQLSocket, count: int) -> list[str]:
     """The next `count` result messages, as the text the server wrote."""
     frames: list[str] = []
@@ -149,7 +137,7 @@ async def test_idle_subscribers_get_live_changes_straight_from_the_bus(caller: C
         await asyncio.sleep(0.5)  # all three wait for the next change
         await modern.stop(stopped)
         await asyncio.sleep(0.2)
-        before = await _sent_directly(caller.base_url)
+        before = (await gateway_metrics(caller.base_url))[SENT_DIRECTLY]
 
         made = [
             (await caller.create_action("tag_app", {"app_id": app_id, "tag_text": f"d{n}"}))
@@ -176,4 +164,4 @@ async def test_idle_subscribers_get_live_changes_straight_from_the_bus(caller: C
                     seen.append(int(change["sequence"]))
                     received.add(change["id"])
             assert seen == sorted(seen) and len(set(seen)) == len(seen), seen
-        assert await _sent_directly(caller.base_url) > before
+        assert (await gateway_metrics(caller.base_url))[SENT_DIRECTLY] > before

@@ -31,6 +31,7 @@ from app.graphql.fanout import (
     take_resumed,
 )
 from app.graphql.scalars import BigInt
+from app.graphql.starts import started
 from app.graphql.types import Action, parse_id
 from app.services import actions
 
@@ -78,6 +79,7 @@ class Subscription:
                     yield graphql_action(latest) if live else Action.from_model(latest)
                 if latest.status.is_final:
                     return
+                started()  # set up: waiting for changes
                 event = await anext(events)
                 if isinstance(event, Resync):
                     try:
@@ -128,6 +130,7 @@ class Subscription:
                     # straight to the socket; anything else wakes this in a new task.
                     if events.empty() and direct.route.park(events):
                         raise Parked
+                started()  # set up: waiting for changes
                 event = await anext(events)
                 if isinstance(direct, DirectFeed):
                     last = direct.last  # it may have sent changes while this waited

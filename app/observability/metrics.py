@@ -3,7 +3,8 @@
 Two kinds of series, and they aggregate differently across a fleet:
 
 - This process's own: request latency by operation, open WebSockets and subscriptions, live
-  changes written straight to sockets, and the process's CPU, memory and file descriptors.
+  changes written straight to sockets, WebSocket operations waiting their turn to start, and
+  the process's CPU, memory and file descriptors.
   Sum them over gateways.
 - The fleet's, read from Redis at each scrape (`app.observability.action_metrics`): actions
   created, executed and failed by type, the delay from creation to execution, and the queue
@@ -51,6 +52,7 @@ from app.observability.action_metrics import (
 if TYPE_CHECKING:
     from starlette.requests import Request
 
+    from app.graphql.starts import StartGate
     from app.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -64,7 +66,7 @@ FLEET_READ_TIMEOUT: Final = 2.0
 class GatewayMetrics:
     """This process's series, in a registry of its own (one per application)."""
 
-    def __init__(self) -> None:
+    def __init__(self, starts: StartGate) -> None:
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
@@ -93,6 +95,7 @@ class GatewayMetrics:
             registry=self.registry,
         )
         self.registry.register(DirectSendsCollector())
+        self.registry.register(StartsCollector(starts))
 
     def observe_request(self, operation: str, status: int, seconds: float) -> None:
         self.request_duration.labels(operation, str(status)).observe(seconds)
@@ -111,6 +114,25 @@ class DirectSendsCollector(Collector):
             "Parked subscriptions run again because a change needed more than a direct send "
             "(a gap, a resync, a socket that could not take it at once).",
             value=fanout.wakes,
+        )
+
+
+class StartsCollector(Collector):
+    def __init__(self, starts: StartGate) -> None:
+        self.starts = starts
+
+    def collect(self) -> Iterable[Metric]:
+        yield GaugeMetricFamily(
+            f"{PREFIX}_websocket_operations_waiting_to_start",
+            "WebSocket operations waiting for their turn to set up (WS_STARTS_AT_ONCE at a "
+            "time; app/graphql/starts.py).",
+            value=self.starts.waiting,
+        )
+        yield CounterMetricFamily(
+            f"{PREFIX}_websocket_operation_turns_overdue",
+            "Turns given up because their operation had neither sent nor waited for changes "
+            "within a second (a slow query, say).",
+            value=self.starts.overdue,
         )
 
 

@@ -12,6 +12,10 @@ The graphql-transport-ws handler also keeps parked subscriptions: an idle `actio
 subscription ends its task and leaves its listener on the event bus (`Route.park`); the
 handler holds the listener, takes it off the bus when the operation ends, and gives it to a
 new run of the operation when a change needs more than a direct send (`wake`).
+
+Both handlers start operations in turns (app/graphql/starts.py): a new operation waits until
+fewer than WS_STARTS_AT_ONCE are setting up, and its turn ends once it has set up (it sends
+its first message, waits for changes, parks or ends).
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.types import CompleteMessage
 
 from app.graphql.context import Context
 from app.graphql.fanout import Parked, resuming, routed
+from app.graphql.starts import StartGate, current_turn, started
 from app.ws_protocol import SEND_FRAME_NOW
 
 if TYPE_CHECKING:
@@ -65,6 +71,12 @@ def _send_now(websocket: Any) -> Any:
     return (websocket.ws.scope.get("extensions") or {}).get(SEND_FRAME_NOW)
 
 
+def _starts(websocket: Any) -> StartGate:
+    """The process's turns to start operations (app/main.py)."""
+    gate: StartGate = websocket.ws.scope["app"].state.starts
+    return gate
+
+
 class CheckedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -89,11 +101,16 @@ class CheckedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await super().handle_subscribe(message)
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
+        # A woken subscription set up long ago: it does not wait for a turn.
+        turn = None if resuming.get() is not None else await _starts(self.websocket).turn()
+        current_turn.set(turn)
         try:
             await super().run_operation(operation)
         except Parked:
             pass  # its listener is in self.parked
         finally:
+            if turn is not None:
+                turn.end()
             # Woken, but ended before it took its listener back (`take_resumed`).
             untaken = resuming.get()
             if untaken is not None:
@@ -132,6 +149,10 @@ class CheckedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             resuming.reset(token)
         operation.task.add_done_callback(self._task_done)
 
+    async def send_message(self, message: Any) -> None:
+        started()
+        await super().send_message(message)
+
     async def cleanup_operation(self, operation_id: str) -> None:
         listener = self.parked.pop(operation_id, None)
         if listener is not None:
@@ -150,3 +171,20 @@ class CheckedGraphQLWSHandler(BaseGraphQLWSHandler[Context, None]):
     async def handle_start(self, message: Any) -> None:
         with routed(_send_now(self.websocket), self.tasks, message["id"], "data"):
             await super().handle_start(message)
+
+    async def handle_async_results(self, operation_id: str, *args: Any) -> None:
+        try:
+            turn = await _starts(self.websocket).turn()
+        except asyncio.CancelledError:
+            # Stopped before it began: completed, as Strawberry completes a stopped operation.
+            await self.send_message(CompleteMessage(type="complete", id=operation_id))
+            return
+        current_turn.set(turn)
+        try:
+            await super().handle_async_results(operation_id, *args)
+        finally:
+            turn.end()
+
+    async def send_message(self, message: Any) -> None:
+        started()
+        await super().send_message(message)
