@@ -89,6 +89,10 @@ async def measure(spec: Spec) -> dict[str, Any]:
 
     async def create(index: int) -> tuple[str, float]:
         async with pool:
+            # The server closes a connection left idle past its keep-alive time (uvicorn: 5 s;
+            # the pool's oldest sit idle while the rate is low): such a one is dropped, unused.
+            while idle and not idle[-1].is_open:
+                idle.pop()
             connection = idle.pop() if idle else await wire.Connection.open("127.0.0.1", spec.port)
             try:
                 status, body = await connection.request(requests[index])

@@ -110,6 +110,11 @@ class Connection(asyncio.Protocol):
             self._length = None
             self._waiter.set_result((self._status, body))
 
+    @property
+    def is_open(self) -> bool:
+        """False once the server has closed it (an idle keep-alive connection, timed out)."""
+        return self._transport is not None
+
     async def request(self, data: bytes) -> tuple[int, bytes]:
         """Send a request; its status and body."""
         if self._transport is None:
