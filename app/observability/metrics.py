@@ -130,8 +130,8 @@ class StartsCollector(Collector):
         )
         yield CounterMetricFamily(
             f"{PREFIX}_websocket_operation_turns_overdue",
-            "Turns given up because their operation had neither sent nor waited for changes "
-            "within a second (a slow query, say).",
+            "Turns handed on because their operation had neither sent nor waited for changes "
+            "within WS_START_PATIENCE_SECONDS (a slow query, say).",
             value=self.starts.overdue,
         )
 
