@@ -6,7 +6,6 @@ event as the product; the data checked by hand; the row inserted in one transact
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -22,7 +21,7 @@ from app.events import publish_action
 from app.models import Action, ActionStatus, App, utcnow
 from app.queue import enqueue_action
 from app.runtime import redis_client
-from app.services.api_keys import Principal, authenticate, read_key
+from app.services.api_keys import Principal, authenticate, read_keys
 from app.settings import Settings
 
 TAG_APP: Final = "tag_app"
@@ -63,8 +62,11 @@ class Clients:
         await self.engine.dispose()
 
     async def principal(self, authorization: str | None) -> Principal | None:
+        return await authenticate(self._read_key, authorization)
+
+    async def _read_key(self, digest: str) -> Principal | None:
         # A read per request, as a hand-written endpoint would (the gateway batches its reads).
-        return await authenticate(functools.partial(read_key, self.sessions), authorization)
+        return (await read_keys(self.sessions, [digest]))[0]
 
 
 def check_tag_app(type_name: object, data: object) -> tuple[int, str]:

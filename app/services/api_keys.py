@@ -136,11 +136,10 @@ async def authenticate(
     read: Callable[[str], Awaitable[Principal | None]], authorization: str | None
 ) -> Principal | None:
     """The live key an `Authorization: Bearer <key>` value names, if any, by `read` (a key
-    by its hash: `Runtime.key_reads.submit` in the gateway, batched, or `read_key`).
+    by its hash: `Runtime.key_reads.submit` in the gateway, which batches `read_keys`).
 
     Read from the database on every call, so that a revoked key is refused at once by every
-    gateway. The lookup is by hash (the index cannot leak timing about the raw key); the final
-    comparison is constant-time all the same.
+    gateway. The lookup is by hash: the index cannot leak timing about the raw key.
     """
     token = bearer_token(authorization)
     if token is None:
@@ -155,11 +154,6 @@ _LIVE_KEYS: Final = select(col(ApiKey.id), col(ApiKey.key_hash), col(ApiKey.comp
 )
 
 
-async def read_key(sessions: SessionFactory, digest: str) -> Principal | None:
-    """The live key with this hash, read from the database."""
-    return (await read_keys(sessions, [digest]))[0]
-
-
 async def read_keys(sessions: SessionFactory, digests: list[str]) -> list[Principal | None]:
     """The live key with each of these hashes (None where there is none), in one query.
 
@@ -169,15 +163,10 @@ async def read_keys(sessions: SessionFactory, digests: list[str]) -> list[Princi
     """
     async with sessions() as session:
         rows = (await session.execute(_LIVE_KEYS, {"digests": sorted(set(digests))})).all()
-    found = {row.key_hash: row for row in rows}
-    principals: list[Principal | None] = []
-    for digest in digests:
-        row = found.get(digest)
-        if row is None or not secrets.compare_digest(row.key_hash, digest):
-            principals.append(None)
-        else:
-            principals.append(Principal(key_id=int(row.id), company_id=int(row.company_id)))
-    return principals
+    found = {
+        row.key_hash: Principal(key_id=int(row.id), company_id=int(row.company_id)) for row in rows
+    }
+    return [found.get(digest) for digest in digests]
 
 
 async def create_key(
