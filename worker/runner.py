@@ -123,9 +123,11 @@ async def _drain(worker: Worker, grace: float) -> None:
     A cancelled try hands its action back (PENDING) before it ends: nothing is left half done.
     """
     worker.allow_pick_jobs = False
-    running = [task for task in worker.tasks.values() if not task.done()]
-    if running:
-        _, late = await asyncio.wait(running, timeout=grace)
+    deadline = time.monotonic() + grace
+    # Jobs whose start was already on its way to Redis join the running ones a moment later:
+    # look again until none runs.
+    while running := [task for task in worker.tasks.values() if not task.done()]:
+        _, late = await asyncio.wait(running, timeout=max(deadline - time.monotonic(), 0))
         for task in late:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)

@@ -12,6 +12,7 @@ from app.queue import FIRE_EVENT, PURGE, RUN_ACTION, SWEEP
 from app.runtime import arq_redis_settings
 from app.services.claims import LEASE_MARGIN
 from app.settings import Settings, get_settings
+from worker.job_starts import GroupStartingWorker
 from worker.tasks import (
     fire_event,
     purge_actions,
@@ -105,7 +106,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
 
 
 def create_worker(settings: Settings, **overrides: Any) -> Worker:
-    return Worker(**{**worker_options(settings), **overrides})
+    return GroupStartingWorker(**{**worker_options(settings), **overrides})
 
 
 def __getattr__(name: str) -> Any:
