@@ -9,6 +9,7 @@ from collections import Counter
 from sqlalchemy import delete, func, select
 from sqlmodel import col
 
+from app.actions import get_action_type
 from app.models import (
     Action,
     ActionStatus,
@@ -161,6 +162,36 @@ async def test_a_backlog_of_mixed_actions_ends_each_once_with_its_effect_once(
     assert snapshot.count("executed", "set_job_status") == 20
     assert snapshot.count("failed", "set_job_status") == 20
     assert snapshot.count("executed", "post_dashboard_notification") == 50
+
+
+async def test_two_tries_adding_the_same_tag_at_once_both_end_with_it_there_once(
+    cluster: Cluster,
+) -> None:
+    """Not in one batch: two workers' transactions. The second waits for the first's commit
+    (PostgreSQL's unique index, SQLite's one writer), then finds the tag there."""
+    caller = await cluster.company()
+    company_id = int(caller.company_id)
+    app_id = await cluster.app(company_id)
+    data = {"app_id": app_id, "tag_text": "shortlisted"}
+    first_id, second_id = [await _create(cluster, company_id, "tag_app", data) for _ in range(2)]
+    first, second = await cluster.action(first_id), await cluster.action(second_id)
+    tag_app = get_action_type("tag_app")
+    assert tag_app is not None
+
+    async def add(action: Action) -> None:
+        async with cluster.runtime.sessions.begin() as session:
+            await tag_app.execute(session, action)
+
+    async with cluster.runtime.sessions.begin() as session:
+        await tag_app.execute(session, first)
+        racing = asyncio.create_task(add(second))
+        await asyncio.sleep(0.3)
+        assert not racing.done()  # waiting for this transaction
+    await asyncio.wait_for(racing, 10)
+
+    async with cluster.runtime.sessions() as session:
+        tags = (await session.execute(select(Tag).where(col(Tag.app_id) == app_id))).all()
+    assert [(row.Tag.text, row.Tag.action_id) for row in tags] == [("shortlisted", first_id)]
 
 
 async def test_a_batcher_runs_what_queued_up_together_and_leaves_out_the_cancelled() -> None:
