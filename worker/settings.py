@@ -111,7 +111,8 @@ def create_worker(settings: Settings, **overrides: Any) -> Worker:
 
 def __getattr__(name: str) -> Any:
     # `arq worker.settings.WorkerSettings` reads a class of attributes; it is built on first
-    # use, so that importing this module never requires REDIS_URL.
+    # use, so that importing this module never requires REDIS_URL. arq then runs its own
+    # Worker, which starts jobs one at a time (`actions-gateway worker` starts them in groups).
     if name == "WorkerSettings":
         return type("WorkerSettings", (), worker_options(get_settings()))
     raise AttributeError(name)
