@@ -14,6 +14,7 @@ from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.constants import in_progress_key_prefix
 from arq.worker import func
 
+from app.settings import Settings
 from worker.job_starts import GroupStartingWorker
 from worker.settings import create_worker
 
@@ -81,7 +82,7 @@ async def _settled(worker: GroupStartingWorker) -> None:
     await asyncio.gather(*worker.tasks.values())
 
 
-def test_the_product_worker_starts_jobs_in_groups(settings: Any) -> None:
+def test_the_product_worker_starts_jobs_in_groups(settings: Settings) -> None:
     assert isinstance(create_worker(settings), GroupStartingWorker)
 
 

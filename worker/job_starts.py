@@ -54,7 +54,8 @@ class GroupStartingWorker(Worker):
             room = self.max_jobs - self.job_counter
             if room <= 0:
                 # Full. Wait for a slot to free, but no longer than a poll's pause: the poll
-                # loop has its other duties (the health check, ending finished tasks).
+                # loop has its other duties (the health check, ending finished tasks), which
+                # also come round once this poll's ids (at most queue_read_limit) are started.
                 if await self._slot_frees_within(self.poll_delay_s):
                     continue
                 return
@@ -82,6 +83,7 @@ class GroupStartingWorker(Worker):
             self._slot_freed.set()
 
     async def _slot_frees_within(self, seconds: float) -> bool:
+        """Whether a running job ended within `seconds`."""
         self._slot_freed = freed = asyncio.Event()
         try:
             async with asyncio.timeout(seconds):
