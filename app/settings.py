@@ -117,8 +117,8 @@ class Settings(BaseSettings):
     ws_max_subscriptions_per_connection: int = Field(default=20, ge=1, le=1000)
     ws_max_connections_per_key: int = Field(default=20, ge=1, le=10_000)
     # WebSocket operations each gateway process sets up at once; more wait their turn. A turn
-    # ends when the operation first sends or waits for changes, or after the patience (a slow
-    # query), so this bounds a reconnect storm's peak memory, not how many subscriptions a
+    # ends when the operation waits for changes or ends, or after the patience (a slow query,
+    # a long replay), so this bounds a reconnect storm's peak memory, not how many subscriptions a
     # gateway serves.
     ws_starts_at_once: int = Field(default=16, ge=1, le=10_000)
     ws_start_patience_seconds: float = Field(default=1, gt=0, le=300)

@@ -1,10 +1,11 @@
 """How many WebSocket operations a gateway process sets up at once.
 
 A reconnect storm starts thousands of subscriptions in a moment. Until it has set up (it
-waits for events, parks, sends its first message or ends), each one holds its parse,
-validation, execution, generators and their frames. Thousands of those at once make a peak
-of many MiB, and the heap keeps fragments of that peak after they have settled. Here at most
-`limit` operations set up together, and the rest wait their turn in order.
+waits for events, parks or ends; replaying the changes it missed is part of setting up),
+each one holds its parse, validation, execution, generators and their frames. Thousands of
+those at once make a peak of many MiB, and the heap keeps fragments of that peak after they
+have settled. Here at most `limit` operations set up together, and the rest wait their turn
+in order.
 
 A turn not ended within `patience` seconds is given up anyway. This is for an operation that
 waits on something other than events (a slow query): it must not hold the others back.
@@ -64,8 +65,8 @@ current_turn: ContextVar[Turn | None] = ContextVar("current_turn", default=None)
 
 
 def started() -> None:
-    """The current operation has set up (it is about to wait for events, or sends a message):
-    its turn goes to the next one."""
+    """The current operation has set up (it is about to wait for events): its turn goes to
+    the next one."""
     turn = current_turn.get()
     if turn is not None:
         turn.end()

@@ -130,7 +130,7 @@ class StartsCollector(Collector):
         )
         yield CounterMetricFamily(
             f"{PREFIX}_websocket_operation_turns_overdue",
-            "Turns handed on because their operation had neither sent nor waited for changes "
+            "Turns handed on because their operation had neither ended nor waited for changes "
             "within WS_START_PATIENCE_SECONDS (a slow query, say).",
             value=self.starts.overdue,
         )

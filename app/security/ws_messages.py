@@ -14,8 +14,8 @@ handler holds the listener, takes it off the bus when the operation ends, and gi
 new run of the operation when a change needs more than a direct send (`wake`).
 
 Both handlers start operations in turns (app/graphql/starts.py): a new operation waits until
-fewer than WS_STARTS_AT_ONCE are setting up, and its turn ends once it has set up (it sends
-its first message, waits for changes, parks or ends).
+fewer than WS_STARTS_AT_ONCE are setting up, and its turn ends once it has set up (it waits
+for changes, parks or ends).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from strawberry.subscriptions.protocols.graphql_ws.types import CompleteMessage
 
 from app.graphql.context import Context
 from app.graphql.fanout import Parked, resuming, routed
-from app.graphql.starts import StartGate, current_turn, started
+from app.graphql.starts import StartGate, current_turn
 from app.ws_protocol import SEND_FRAME_NOW
 
 if TYPE_CHECKING:
@@ -149,10 +149,6 @@ class CheckedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             resuming.reset(token)
         operation.task.add_done_callback(self._task_done)
 
-    async def send_message(self, message: Any) -> None:
-        started()
-        await super().send_message(message)
-
     async def cleanup_operation(self, operation_id: str) -> None:
         listener = self.parked.pop(operation_id, None)
         if listener is not None:
@@ -184,7 +180,3 @@ class CheckedGraphQLWSHandler(BaseGraphQLWSHandler[Context, None]):
             await super().handle_async_results(operation_id, *args)
         finally:
             turn.end()
-
-    async def send_message(self, message: Any) -> None:
-        started()
-        await super().send_message(message)
